@@ -1,0 +1,256 @@
+// Package config defines Kefu's settings: one Config struct, its documented
+// defaults, and how flags and KEFU_* environment variables fill it. Every
+// setting is both a flag and an environment variable; a flag given on the
+// command line wins over the environment. It uses the standard library only.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything Kefu can be told. The zero value is not valid; use
+// Default or Load.
+type Config struct {
+	Addr      string // KEFU_ADDR: where to listen
+	Data      string // KEFU_DATA: folder for the SQLite database, keys and the first admin's password
+	PublicURL string // KEFU_PUBLIC_URL: how shoppers and agents reach Kefu; default http:// + Addr
+	DB        string // KEFU_DB: empty for SQLite in Data, or postgres://…
+	Bus       string // KEFU_BUS: memory, redis://… or nats://…
+	JWTKey    string // KEFU_JWT_KEY: HMAC key for access tokens; empty: generated once, kept in Data
+
+	AllowedOrigins []string // KEFU_ALLOWED_ORIGINS: shop origins whose pages may open the widget socket
+	TrustedProxies []string // KEFU_TRUSTED_PROXIES: proxies whose X-Forwarded-For is believed
+
+	AccessTTL  time.Duration // KEFU_ACCESS_TTL: lifetime of an access token (at most 15m)
+	RefreshTTL time.Duration // KEFU_REFRESH_TTL: lifetime of a refresh token
+
+	DefaultMaxChats int           // KEFU_DEFAULT_MAX_CHATS: cap for agents without their own
+	GracePeriod     time.Duration // KEFU_GRACE_PERIOD: how long a disconnected agent keeps their chats
+
+	MaxMessageBytes int           // KEFU_MAX_MESSAGE_BYTES: longest message text
+	MaxFrameBytes   int           // KEFU_MAX_FRAME_BYTES: largest websocket frame read
+	MaxBodyBytes    int           // KEFU_MAX_BODY_BYTES: largest HTTP request body
+	SendQueue       int           // KEFU_SEND_QUEUE: frames queued per connection before it is cut off
+	PingInterval    time.Duration // KEFU_PING_INTERVAL: websocket keepalive
+	WriteTimeout    time.Duration // KEFU_WRITE_TIMEOUT: longest a frame may take to write
+	HelloTimeout    time.Duration // KEFU_HELLO_TIMEOUT: how long a visitor socket may stay silent before hello
+	RevalidateEvery time.Duration // KEFU_REVALIDATE_EVERY: how often open agent sockets are checked against revocations
+
+	LogLevel  string // KEFU_LOG_LEVEL: debug, info, warn, error
+	LogFormat string // KEFU_LOG_FORMAT: text or json
+}
+
+// Default returns the documented defaults.
+func Default() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		Data:            "./data",
+		Bus:             "memory",
+		AccessTTL:       15 * time.Minute,
+		RefreshTTL:      30 * 24 * time.Hour,
+		DefaultMaxChats: 5,
+		GracePeriod:     60 * time.Second,
+		MaxMessageBytes: 4096,
+		MaxFrameBytes:   64 * 1024,
+		MaxBodyBytes:    1 << 20,
+		SendQueue:       256,
+		PingInterval:    25 * time.Second,
+		WriteTimeout:    10 * time.Second,
+		HelloTimeout:    10 * time.Second,
+		RevalidateEvery: 5 * time.Second,
+		LogLevel:        "info",
+		LogFormat:       "text",
+	}
+}
+
+// FlagSet returns a flag set bound to c, named name. Each flag's default is
+// c's current value, and each flag's usage names its environment variable.
+func (c *Config) FlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	for _, s := range c.settings() {
+		fs.Var(s.value, s.name, s.usage+" (env "+envName(s.name)+")")
+	}
+	return fs
+}
+
+// Load returns the defaults, overridden by the environment (read through
+// getenv), overridden by args. It validates the result.
+func Load(name string, args []string, getenv func(string) string) (Config, *flag.FlagSet, error) {
+	c := Default()
+	if err := c.ApplyEnv(getenv); err != nil {
+		return c, nil, err
+	}
+	fs := c.FlagSet(name)
+	if err := fs.Parse(args); err != nil {
+		return c, fs, err
+	}
+	c.Finish()
+	return c, fs, c.Validate()
+}
+
+// ApplyEnv sets every setting whose KEFU_* variable is non-empty.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	for _, s := range c.settings() {
+		if v := getenv(envName(s.name)); v != "" {
+			if err := s.value.Set(v); err != nil {
+				return fmt.Errorf("%s: %w", envName(s.name), err)
+			}
+		}
+	}
+	return nil
+}
+
+// Finish fills settings whose defaults depend on others.
+func (c *Config) Finish() {
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Addr
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr %q: %w", c.Addr, err))
+	}
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: must not be empty"))
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("public-url %q: must be an http or https URL", c.PublicURL))
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("allowed-origins: %q is not an origin like https://shop.example", o))
+		}
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") && !strings.HasPrefix(c.DB, "sqlite:") {
+		errs = append(errs, fmt.Errorf("db %q: must be empty (SQLite in the data folder), sqlite:PATH or postgres://…", c.DB))
+	}
+	if c.Bus != "memory" && !strings.HasPrefix(c.Bus, "redis://") && !strings.HasPrefix(c.Bus, "nats://") {
+		errs = append(errs, fmt.Errorf("bus %q: must be memory, redis://… or nats://…", c.Bus))
+	}
+	if c.JWTKey != "" && len(c.JWTKey) < 32 {
+		errs = append(errs, errors.New("jwt-key: must be at least 32 characters"))
+	}
+	if c.AccessTTL <= 0 || c.AccessTTL > 15*time.Minute {
+		errs = append(errs, fmt.Errorf("access-ttl %s: must be more than 0 and at most 15m", c.AccessTTL))
+	}
+	if c.RefreshTTL < c.AccessTTL {
+		errs = append(errs, errors.New("refresh-ttl: must be at least access-ttl"))
+	}
+	positive := map[string]int{"default-max-chats": c.DefaultMaxChats, "max-message-bytes": c.MaxMessageBytes,
+		"max-frame-bytes": c.MaxFrameBytes, "max-body-bytes": c.MaxBodyBytes, "send-queue": c.SendQueue}
+	for name, v := range positive {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be more than 0", name))
+		}
+	}
+	if c.MaxMessageBytes > c.MaxFrameBytes {
+		errs = append(errs, errors.New("max-message-bytes: must not exceed max-frame-bytes"))
+	}
+	durations := map[string]time.Duration{"grace-period": c.GracePeriod, "ping-interval": c.PingInterval,
+		"write-timeout": c.WriteTimeout, "hello-timeout": c.HelloTimeout, "revalidate-every": c.RevalidateEvery}
+	for name, v := range durations {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be more than 0", name))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level %q: must be debug, info, warn or error", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log-format %q: must be text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+type setting struct {
+	name  string
+	usage string
+	value flag.Value
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{"addr", "address to listen on", (*stringValue)(&c.Addr)},
+		{"data", "folder for the SQLite database and generated keys", (*stringValue)(&c.Data)},
+		{"public-url", "URL shoppers and agents reach Kefu at (default http:// + addr)", (*stringValue)(&c.PublicURL)},
+		{"db", "database: empty for SQLite in the data folder, sqlite:PATH, or postgres://…", (*stringValue)(&c.DB)},
+		{"bus", "event bus between instances: memory, redis://… or nats://…", (*stringValue)(&c.Bus)},
+		{"jwt-key", "HMAC key for access tokens, 32+ characters (default: generated once in the data folder)", (*stringValue)(&c.JWTKey)},
+		{"allowed-origins", "comma-separated shop origins allowed to embed the widget (default: Kefu's own)", (*listValue)(&c.AllowedOrigins)},
+		{"trusted-proxies", "comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed", (*listValue)(&c.TrustedProxies)},
+		{"access-ttl", "lifetime of an access token, at most 15m", (*durationValue)(&c.AccessTTL)},
+		{"refresh-ttl", "lifetime of a refresh token", (*durationValue)(&c.RefreshTTL)},
+		{"default-max-chats", "concurrent conversations per agent, for agents without their own cap", (*intValue)(&c.DefaultMaxChats)},
+		{"grace-period", "how long a disconnected agent keeps their conversations", (*durationValue)(&c.GracePeriod)},
+		{"max-message-bytes", "longest message text in bytes", (*intValue)(&c.MaxMessageBytes)},
+		{"max-frame-bytes", "largest websocket frame read, in bytes", (*intValue)(&c.MaxFrameBytes)},
+		{"max-body-bytes", "largest HTTP request body, in bytes", (*intValue)(&c.MaxBodyBytes)},
+		{"send-queue", "frames queued per connection before a slow client is cut off", (*intValue)(&c.SendQueue)},
+		{"ping-interval", "websocket keepalive interval", (*durationValue)(&c.PingInterval)},
+		{"write-timeout", "longest time one websocket write may take", (*durationValue)(&c.WriteTimeout)},
+		{"hello-timeout", "how long a new visitor socket may wait before its hello frame", (*durationValue)(&c.HelloTimeout)},
+		{"revalidate-every", "how often open agent sockets are checked for revoked tokens", (*durationValue)(&c.RevalidateEvery)},
+		{"log-level", "debug, info, warn or error", (*stringValue)(&c.LogLevel)},
+		{"log-format", "text or json", (*stringValue)(&c.LogFormat)},
+	}
+}
+
+func envName(flagName string) string {
+	return "KEFU_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+type stringValue string
+
+func (v *stringValue) String() string     { return string(*v) }
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+
+type intValue int
+
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	*v = intValue(n)
+	return nil
+}
+
+type durationValue time.Duration
+
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 30s or 5m", s)
+	}
+	*v = durationValue(d)
+	return nil
+}
+
+type listValue []string
+
+func (v *listValue) String() string { return strings.Join(*v, ",") }
+func (v *listValue) Set(s string) error {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	*v = out
+	return nil
+}

@@ -1,0 +1,164 @@
+// Package wire defines Kefu's websocket frames: JSON text frames with a
+// "type" field, on /ws/visitor and /ws/agent. docs/protocol.md describes each
+// one for people; these types are the same description for Go, shared by
+// the server and by client programs, so the two cannot drift apart.
+//
+// A client decodes every frame it receives into ServerFrame and switches on
+// Type; the server decodes every frame it receives into ClientFrame. Unknown
+// fields are ignored in both directions, so fields can be added without
+// breaking older peers.
+package wire
+
+import (
+	"time"
+
+	"github.com/kefu-chat/kefu/models"
+)
+
+// Frame types a client sends.
+const (
+	TypeHello   = "hello"   // visitor: first frame; identifies or creates the visitor
+	TypeAuth    = "auth"    // agent: a fresh access token for the open socket
+	TypeStatus  = "status"  // agent: online or away
+	TypeSend    = "message" // both: a chat message (same name as the frame that delivers one)
+	TypeSync    = "sync"    // both: ask for messages after a sequence number
+	TypeResolve = "resolve" // both: close a conversation
+)
+
+// Frame types the server sends.
+const (
+	TypeWelcome      = "welcome"      // reply to a visitor's hello, or an agent's first frame
+	TypeAck          = "ack"          // a message of yours was committed
+	TypeMessage      = "message"      // a message was stored in one of your conversations
+	TypeMessages     = "messages"     // reply to sync: a page of stored messages
+	TypeConversation = "conversation" // one of your conversations changed
+	TypeQueue        = "queue"        // agents: the queue as it is now
+	TypePosition     = "position"     // visitors: your place in the queue
+	TypeAuthOK       = "auth_ok"      // the socket now runs on the new token
+	TypeError        = "error"        // something you sent was refused
+)
+
+// ClientFrame is every frame a client may send; which fields matter depends
+// on Type.
+type ClientFrame struct {
+	Type string `json:"type"`
+
+	// hello (visitor)
+	Token string `json:"token,omitempty"` // also auth (agent)
+	Page  *Page  `json:"page,omitempty"`
+	Lang  string `json:"lang,omitempty"`
+
+	// message
+	ConversationID string `json:"conversation_id,omitempty"` // also sync, resolve
+	ClientID       string `json:"client_id,omitempty"`
+	Body           string `json:"body,omitempty"`
+
+	// sync
+	AfterSeq int64 `json:"after_seq,omitempty"`
+	Limit    int   `json:"limit,omitempty"`
+
+	// status
+	Status string `json:"status,omitempty"`
+}
+
+// Page is where the shopper is, as the widget reports it.
+type Page struct {
+	URL   string `json:"url"`
+	Title string `json:"title"`
+}
+
+// ServerFrame is every frame the server may send, for decoding by clients.
+type ServerFrame struct {
+	Type string `json:"type"`
+
+	// welcome
+	Visitor       *VisitorView       `json:"visitor,omitempty"`
+	Agent         *AgentView         `json:"agent,omitempty"`
+	Token         string             `json:"token,omitempty"`
+	Conversations []ConversationView `json:"conversations,omitempty"`
+	Status        string             `json:"status,omitempty"`
+
+	// ack
+	ClientID       string `json:"client_id,omitempty"`
+	MessageID      string `json:"message_id,omitempty"`
+	ConversationID string `json:"conversation_id,omitempty"` // also messages
+	Seq            int64  `json:"seq,omitempty"`
+
+	// message
+	Message *MessageView `json:"message,omitempty"`
+	// messages
+	Messages []MessageView `json:"messages,omitempty"`
+	More     bool          `json:"more,omitempty"`
+
+	// conversation; welcome (visitor: the open conversation, if any)
+	Conversation *ConversationView `json:"conversation,omitempty"`
+
+	// queue
+	Queue []ConversationView `json:"queue,omitempty"`
+
+	// position
+	Position             int  `json:"position,omitempty"`
+	EstimatedWaitSeconds *int `json:"estimated_wait_seconds,omitempty"`
+
+	// auth_ok; welcome (agent)
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// error
+	Code  models.Code `json:"code,omitempty"`
+	Error string      `json:"error,omitempty"`
+	Ref   string      `json:"ref,omitempty"`
+}
+
+// MessageView is a message as clients see it.
+type MessageView struct {
+	ID             string            `json:"id"`
+	ConversationID string            `json:"conversation_id"`
+	Seq            int64             `json:"seq"`
+	SenderKind     models.SenderKind `json:"sender_kind"`
+	SenderName     string            `json:"sender_name,omitempty"`
+	ClientID       string            `json:"client_id,omitempty"`
+	Body           string            `json:"body"`
+	CreatedAt      time.Time         `json:"created_at"`
+}
+
+// ConversationView is a conversation as clients see it. Visitors get the
+// agent's name; agents get the visitor too.
+type ConversationView struct {
+	ID             string          `json:"id"`
+	Status         models.Status   `json:"status"`
+	Priority       models.Priority `json:"priority"`
+	AgentID        string          `json:"agent_id,omitempty"`
+	AgentName      string          `json:"agent_name,omitempty"`
+	DepartmentID   string          `json:"department_id,omitempty"`
+	LastSeq        int64           `json:"last_seq"`
+	VisitorReadSeq int64           `json:"visitor_read_seq"`
+	AgentReadSeq   int64           `json:"agent_read_seq"`
+	QueuedAt       time.Time       `json:"queued_at"`
+	AssignedAt     *time.Time      `json:"assigned_at,omitempty"`
+	ResolvedAt     *time.Time      `json:"resolved_at,omitempty"`
+	LastMessageAt  time.Time       `json:"last_message_at"`
+	Visitor        *VisitorView    `json:"visitor,omitempty"` // agents only
+}
+
+// VisitorView is a shopper as clients see them.
+type VisitorView struct {
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	Email     string `json:"email,omitempty"`
+	Verified  bool   `json:"verified,omitempty"`
+	PageURL   string `json:"page_url,omitempty"`
+	PageTitle string `json:"page_title,omitempty"`
+	Lang      string `json:"lang,omitempty"`
+}
+
+// AgentView is an agent as the console sees them.
+type AgentView struct {
+	ID                 string      `json:"id"`
+	Email              string      `json:"email"`
+	Name               string      `json:"name"`
+	Role               models.Role `json:"role"`
+	MaxChats           int         `json:"max_chats"`
+	OpenChats          int         `json:"open_chats"`
+	Disabled           bool        `json:"disabled"`
+	MustChangePassword bool        `json:"must_change_password"`
+}
