@@ -106,9 +106,9 @@ type checkingNotifier struct {
 	tb    testing.TB
 	store models.Store
 
-	mu     sync.Mutex
-	events []string
-	queues [][]string
+	mu         sync.Mutex
+	events     []string
+	queues     [][]string
 	onAssigned func(c *models.Conversation, a *models.Agent)
 }
 
