@@ -55,6 +55,12 @@ type Notifier interface {
 	QueueChanged(ctx context.Context, queue []*models.Conversation)
 }
 
+type nopNotifier struct{}
+
+func (nopNotifier) Assigned(context.Context, *models.Conversation, *models.Agent)  {}
+func (nopNotifier) Requeued(context.Context, *models.Conversation, string, string) {}
+func (nopNotifier) QueueChanged(context.Context, []*models.Conversation)           {}
+
 // Store is the part of models.Store the dispatcher uses; its contracts are
 // models.Store's.
 type Store interface {
@@ -119,7 +125,11 @@ type presence struct {
 }
 
 // New returns a Dispatcher. It does nothing until Run or Step is called.
+// A nil Notifier tells no one.
 func New(store Store, n Notifier, o Options) *Dispatcher {
+	if n == nil {
+		n = nopNotifier{}
+	}
 	d := &Dispatcher{
 		store: store, notify: n,
 		clock: o.Clock, def: o.DefaultMaxChats, grace: o.GracePeriod,

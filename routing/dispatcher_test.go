@@ -363,3 +363,56 @@ func TestStaleView(t *testing.T) {
 		})
 	}
 }
+
+// failingStore is a real store whose Conversations and Queue fail while
+// fail is set, as when the database is briefly unreachable.
+type failingStore struct {
+	models.Store
+	fail bool
+}
+
+func (s *failingStore) Conversations(ctx context.Context, f models.ConversationFilter) ([]*models.Conversation, error) {
+	if s.fail {
+		return nil, models.Errorf(models.EUNAVAILABLE, "database down")
+	}
+	return s.Store.Conversations(ctx, f)
+}
+
+func (s *failingStore) Queue(ctx context.Context) ([]*models.Conversation, error) {
+	if s.fail {
+		return nil, models.Errorf(models.EUNAVAILABLE, "database down")
+	}
+	return s.Store.Queue(ctx)
+}
+
+// TestExpiryRetried checks that an agent whose grace ran out while the
+// database was down is requeued by a later pass, not forgotten.
+func TestExpiryRetried(t *testing.T) {
+	real := MustSQLite(t)
+	s := &failingStore{Store: real}
+	clock := routing.NewFakeClock(t0)
+	n := newNotifier(t, real)
+	d := routing.New(s, n, routing.Options{Clock: clock, GracePeriod: grace})
+	defer d.Close()
+	a := MustAgent(t, real, "ann", 0)
+	d.AgentConnected(a.ID)
+	c := MustShopper(t, real, t0)
+	MustStep(t, d)
+	n.take()
+
+	d.AgentDisconnected(a.ID)
+	clock.Advance(grace)
+	s.fail = true
+	if got, want := models.ErrorCode(d.Step(context.Background())), models.EUNAVAILABLE; got != want {
+		t.Errorf("Step with the database down: code %q, want %q", got, want)
+	}
+	if got := agentOf(MustConversation(t, real, c.ID)); got != a.ID {
+		t.Errorf("agent = %q while down, want still %q", got, a.ID)
+	}
+	s.fail = false
+	MustStep(t, d)
+	if got := MustConversation(t, real, c.ID).Status; got != models.StatusQueued {
+		t.Errorf("status after the database came back = %s, want queued", got)
+	}
+	expectEvents(t, n, "requeued "+c.ID+" "+a.ID+" "+routing.ReasonAgentOffline, queueEvent(c))
+}
