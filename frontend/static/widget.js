@@ -1,0 +1,611 @@
+// Kefu shopper widget. A shop embeds it with one tag:
+//
+//   <script src="https://KEFU_HOST/widget.js" async data-color="#2f6fed"></script>
+//
+// and gets a chat launcher in a Shadow DOM (the shop's CSS cannot reach in,
+// ours cannot leak out). Everything it loads or connects to is on the origin
+// this file came from, so a shop whose Content-Security-Policy allows only
+// Kefu's origin for scripts and connections works. Styles go in through a
+// constructed stylesheet (CSSOM), which CSP's style-src does not block.
+//
+// Reading order: config → storage → state → connection (hello, sync, acks,
+// reconnect) → rendering → public API (window.Kefu). docs/widget.md is the
+// shop-facing description; docs/protocol.md the socket protocol.
+(() => {
+  "use strict";
+
+  const script = document.currentScript;
+  if (window.Kefu && window.Kefu.version) return; // loaded twice: keep the first
+
+  // ---- config -------------------------------------------------------------
+  const src = new URL(script && script.src ? script.src : "/widget.js", location.href);
+  const KEFU = src.origin;
+  const BASE = new URL(".", src).href; // language files live next to widget.js
+  const data = (script && script.dataset) || {};
+  const pickLang = (l) => (/^zh/i.test(l || "") ? "zh-CN" : "en");
+  const cfg = {
+    color: data.color || "",
+    title: data.title || "",
+    greeting: data.greeting || "",
+    position: data.position === "left" ? "left" : "right",
+    lang: pickLang(data.lang || navigator.language || (navigator.languages || [])[0]),
+    department: data.department || "",
+  };
+
+  // ---- storage ------------------------------------------------------------
+  // localStorage belongs to the shop's origin; keys carry Kefu's origin so two
+  // Kefu installs on one shop do not mix. Storage may throw (privacy modes).
+  const KEY_TOKEN = "kefu.visitor." + KEFU;
+  const KEY_PENDING = "kefu.pending." + KEFU;
+  const KEY_OPEN = "kefu.open." + KEFU;
+  const store = {
+    get(k, s) { try { return (s || localStorage).getItem(k); } catch (e) { return null; } },
+    set(k, v, s) { try { (s || localStorage).setItem(k, v); } catch (e) { /* ignore */ } },
+  };
+
+  const uuid = () => {
+    if (crypto.randomUUID) return crypto.randomUUID(); // secure contexts only
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  };
+
+  // ---- state --------------------------------------------------------------
+  const st = {
+    conn: "connecting", // connecting | online | offline | stopped
+    retryIn: 0,
+    conv: null, // the open conversation: {id, status, agent_name, ...}
+    msgs: new Map(), // seq → message of st.conv
+    seq: 0, // highest seq with no gap below it
+    history: false, // the first sync after page load is done: later messages are news
+    pending: [], // {client_id, body, created_at, failed, error}
+    position: 0,
+    wait: null,
+    open: store.get(KEY_OPEN, sessionStorage) === "1",
+    unread: 0,
+    identity: null,
+    department: cfg.department,
+  };
+  try {
+    const saved = JSON.parse(store.get(KEY_PENDING) || "[]");
+    if (Array.isArray(saved)) st.pending = saved.filter((p) => p && p.client_id && p.body).map((p) => ({ client_id: p.client_id, body: p.body, created_at: p.created_at }));
+  } catch (e) { /* corrupt: start empty */ }
+  const savePending = () => store.set(KEY_PENDING, JSON.stringify(st.pending.map((p) => ({ client_id: p.client_id, body: p.body, created_at: p.created_at }))));
+
+  const listeners = {};
+  const emit = (ev, arg) => (listeners[ev] || []).slice().forEach((fn) => { try { fn(arg); } catch (e) { setTimeout(() => { throw e; }); } });
+
+  // ---- connection ---------------------------------------------------------
+  const WS_URL = KEFU.replace(/^http/, "ws") + "/ws/visitor";
+  let ws = null;
+  let attempt = 0;
+  let retryTimer = 0;
+  let syncing = false;
+
+  function connect() {
+    clearTimeout(retryTimer);
+    retryTimer = 0;
+    setConn("connecting");
+    let s;
+    try { s = new WebSocket(WS_URL); } catch (e) { schedule(0); return; }
+    ws = s;
+    syncing = false;
+    s.onopen = () => {
+      if (ws !== s) return;
+      const hello = {
+        type: "hello",
+        page: { url: location.href, title: document.title },
+        lang: data.lang || navigator.language || cfg.lang,
+      };
+      const token = store.get(KEY_TOKEN);
+      if (token) hello.token = token;
+      if (st.identity) hello.identity = st.identity;
+      if (st.department) hello.department = st.department;
+      send(hello);
+    };
+    s.onmessage = (e) => {
+      if (ws !== s) return;
+      let f;
+      try { f = JSON.parse(e.data); } catch (err) { return; }
+      if (f && typeof f.type === "string") handle(f);
+    };
+    s.onclose = (e) => {
+      if (ws !== s) return;
+      ws = null;
+      // 4500–4999: do not reconnect with the same credentials (protocol.md).
+      if (e.code >= 4500 && e.code <= 4999) { setConn("stopped"); return; }
+      schedule(e.code);
+    };
+  }
+
+  // schedule reconnects with exponential backoff and full jitter, so a
+  // restarted server is not hit by every shopper at the same instant.
+  function schedule(code) {
+    const base = code === 1008 ? 5000 : 500; // flooding: back off longer
+    const cap = Math.min(30000, base * Math.pow(2, attempt));
+    attempt++;
+    const delay = Math.round(cap / 2 + Math.random() * cap / 2);
+    st.retryIn = Math.ceil(delay / 1000);
+    setConn("offline");
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  window.addEventListener("online", () => { if (!ws && st.conn !== "stopped") connect(); });
+
+  function send(f) {
+    if (!ws || ws.readyState !== 1) return false;
+    ws.send(JSON.stringify(f));
+    return true;
+  }
+
+  function requestSync() {
+    if (!st.conv || syncing) return;
+    syncing = send({ type: "sync", conversation_id: st.conv.id, after_seq: st.seq, limit: 100 });
+  }
+
+  function sendPending(p) {
+    p.failed = false;
+    p.error = "";
+    const f = { type: "message", client_id: p.client_id, body: p.body };
+    if (st.department) f.department_id = st.department;
+    if (send(f)) {
+      clearTimeout(p.timer);
+      // An ack normally comes within milliseconds; with none after 15 s on a
+      // live socket, say so and offer a retry (same client_id: no double).
+      p.timer = setTimeout(() => {
+        if (st.pending.includes(p) && st.conn === "online") { p.failed = true; render(); }
+      }, 15000);
+    }
+  }
+
+  function setConv(c) {
+    if (!st.conv || st.conv.id !== c.id) {
+      st.msgs = new Map();
+      st.seq = 0;
+      syncing = false;
+    }
+    st.conv = Object.assign({}, st.conv && st.conv.id === c.id ? st.conv : {}, c);
+    if (c.status !== "queued") { st.position = 0; st.wait = null; }
+  }
+
+  // addMessage stores m if it is new; returns whether it was.
+  function addMessage(m) {
+    if (!m || typeof m.seq !== "number") return false;
+    if (!st.conv || st.conv.id !== m.conversation_id) setConv({ id: m.conversation_id, status: "queued" });
+    const had = st.msgs.get(m.seq);
+    if (had && !had.local) return false;
+    st.msgs.set(m.seq, m);
+    if (m.client_id && m.sender_kind === "visitor") dropPending(m.client_id);
+    while (st.msgs.has(st.seq + 1)) st.seq++;
+    if (st.conv.last_seq == null || st.conv.last_seq < m.seq) st.conv.last_seq = m.seq;
+    return !had;
+  }
+
+  function dropPending(clientID) {
+    const i = st.pending.findIndex((p) => p.client_id === clientID);
+    if (i < 0) return;
+    clearTimeout(st.pending[i].timer);
+    st.pending.splice(i, 1);
+    savePending();
+  }
+
+  function gapCheck() {
+    for (const seq of st.msgs.keys()) if (seq > st.seq) { requestSync(); return; }
+  }
+
+  function handle(f) {
+    switch (f.type) {
+      case "welcome":
+        attempt = 0;
+        if (f.token) store.set(KEY_TOKEN, f.token);
+        setConn("online");
+        if (f.conversation) {
+          setConv(f.conversation);
+          requestSync();
+        } else {
+          if (st.conv && st.conv.status !== "resolved") st.conv.status = "resolved";
+          st.history = true;
+        }
+        st.pending.forEach(sendPending);
+        break;
+      case "ack": {
+        const p = st.pending.find((x) => x.client_id === f.client_id);
+        if (!st.conv || st.conv.id !== f.conversation_id) setConv({ id: f.conversation_id, status: "queued" });
+        if (p) {
+          // Show it as stored right away; the message event that follows
+          // replaces this local copy (same seq).
+          if (!st.msgs.has(f.seq)) {
+            st.msgs.set(f.seq, { id: f.message_id, conversation_id: f.conversation_id, seq: f.seq, sender_kind: "visitor", client_id: p.client_id, body: p.body, created_at: new Date().toISOString(), local: true });
+            while (st.msgs.has(st.seq + 1)) st.seq++;
+          }
+          dropPending(p.client_id);
+          gapCheck();
+        }
+        break;
+      }
+      case "message": {
+        const m = f.message;
+        const isNew = addMessage(m);
+        if (isNew) {
+          if (m.sender_kind !== "visitor" && (!st.open || document.hidden)) bumpUnread();
+          emit("message", publicMessage(m));
+        }
+        gapCheck();
+        break;
+      }
+      case "messages":
+        if (!st.conv || f.conversation_id !== st.conv.id) break;
+        syncing = false;
+        for (const m of f.messages || []) {
+          if (addMessage(m) && st.history) {
+            if (m.sender_kind !== "visitor" && (!st.open || document.hidden)) bumpUnread();
+            emit("message", publicMessage(m));
+          }
+        }
+        if (f.more) requestSync();
+        else { st.history = true; gapCheck(); }
+        break;
+      case "conversation":
+        if (f.conversation) setConv(f.conversation);
+        break;
+      case "position":
+        if (!st.conv || st.conv.status === "queued") {
+          st.position = f.position || 0;
+          st.wait = typeof f.estimated_wait_seconds === "number" ? f.estimated_wait_seconds : null;
+        }
+        break;
+      case "error": {
+        const p = st.pending.find((x) => x.client_id === f.ref);
+        if (p) { clearTimeout(p.timer); p.failed = true; p.error = f.error || ""; }
+        if (f.ref === "sync") syncing = false;
+        break;
+      }
+    }
+    render();
+  }
+
+  const publicMessage = (m) => ({ id: m.id, conversation_id: m.conversation_id, seq: m.seq, sender_kind: m.sender_kind, sender_name: m.sender_name || "", body: m.body, created_at: m.created_at });
+
+  function bumpUnread() {
+    st.unread++;
+    emit("unread", st.unread);
+  }
+
+  function setConn(c) {
+    st.conn = c;
+    render();
+  }
+
+  function submit(text) {
+    const body = text.replace(/\s+$/, "");
+    if (!body.trim()) return;
+    const p = { client_id: uuid(), body, created_at: new Date().toISOString() };
+    st.pending.push(p);
+    savePending();
+    sendPending(p);
+    render();
+  }
+
+  // ---- rendering ----------------------------------------------------------
+  // Every text a person typed goes in with textContent, never innerHTML.
+  let T = null; // strings of the chosen language
+  let ui = null; // elements, once built
+
+  const CSS = `
+:host { all: initial !important; }
+[hidden] { display: none !important; }
+.root { --accent: var(--kefu-accent, #2f6fed); font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "PingFang SC", "Microsoft YaHei", sans-serif; color: #1f2430; -webkit-font-smoothing: antialiased; }
+.root *, .root *::before, .root *::after { box-sizing: border-box; }
+.launcher { position: fixed; bottom: 20px; right: 20px; z-index: 2147483000; width: 56px; height: 56px; border-radius: 50%; border: 0; padding: 0; margin: 0; background: var(--accent); color: #fff; cursor: pointer; display: flex; align-items: center; justify-content: center; box-shadow: 0 6px 20px rgba(20, 30, 60, .28); transition: transform .15s ease; }
+.launcher:hover { transform: scale(1.05); }
+.launcher:focus-visible, button:focus-visible, textarea:focus-visible { outline: 3px solid #ffb020; outline-offset: 2px; }
+.left .launcher { right: auto; left: 20px; }
+.launcher svg { width: 26px; height: 26px; }
+.badge { position: absolute; top: -3px; right: -3px; min-width: 20px; height: 20px; padding: 0 6px; border-radius: 10px; background: #e5484d; color: #fff; font-size: 12px; font-weight: 700; line-height: 20px; text-align: center; border: 2px solid #fff; }
+.panel { position: fixed; bottom: 88px; right: 20px; z-index: 2147483001; width: 370px; height: 560px; max-height: calc(100vh - 108px); display: flex; flex-direction: column; background: #fff; border-radius: 14px; overflow: hidden; box-shadow: 0 12px 48px rgba(20, 30, 60, .25); }
+.left .panel { right: auto; left: 20px; }
+header { background: var(--accent); color: #fff; padding: 14px 12px 12px 16px; display: flex; align-items: flex-start; gap: 8px; }
+.htext { flex: 1; min-width: 0; }
+h2 { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.3; }
+.status { margin: 2px 0 0; font-size: 12px; opacity: .92; display: flex; align-items: center; gap: 6px; }
+.dot { width: 8px; height: 8px; border-radius: 50%; background: #f5c451; flex: none; }
+.online .dot { background: #3ddc84; }
+.offline .dot, .stopped .dot { background: #ff7b7b; }
+.close { flex: none; width: 32px; height: 32px; border: 0; border-radius: 8px; background: transparent; color: #fff; cursor: pointer; display: flex; align-items: center; justify-content: center; padding: 0; }
+.close:hover { background: rgba(255, 255, 255, .18); }
+.close svg { width: 18px; height: 18px; }
+.banner { padding: 9px 16px; font-size: 13px; background: #f3f6fd; color: #34405a; border-bottom: 1px solid #e6eaf3; }
+.log { flex: 1; overflow-y: auto; margin: 0; padding: 14px 14px 6px; list-style: none; background: #fafbfd; }
+.msg { display: flex; flex-direction: column; align-items: flex-start; margin: 0 0 10px; }
+.msg.me { align-items: flex-end; }
+.bubble { max-width: 82%; padding: 8px 12px; border-radius: 14px 14px 14px 4px; background: #fff; border: 1px solid #e3e7ef; white-space: pre-wrap; word-wrap: break-word; overflow-wrap: anywhere; font-size: 14px; }
+.me .bubble { background: var(--accent); color: #fff; border-color: transparent; border-radius: 14px 14px 4px 14px; }
+.sys .bubble, .greet .bubble { background: #eef1f7; border-color: transparent; color: #3a4560; }
+.pending .bubble { opacity: .65; }
+.failed .bubble { opacity: 1; background: #fff0f0; color: #a3262a; border: 1px solid #f3c2c4; }
+.meta { margin-top: 3px; font-size: 11px; color: #7a8399; display: flex; gap: 6px; align-items: center; }
+.retry { border: 0; background: none; color: #c0282d; font: inherit; font-weight: 650; cursor: pointer; padding: 0; text-decoration: underline; }
+form { display: flex; align-items: flex-end; gap: 8px; padding: 10px 12px; border-top: 1px solid #e6eaf3; background: #fff; margin: 0; }
+textarea { flex: 1; resize: none; min-height: 40px; max-height: 120px; padding: 9px 12px; border: 1px solid #d6dbe6; border-radius: 10px; font: inherit; color: inherit; background: #fff; line-height: 1.4; margin: 0; }
+textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3px rgba(47, 111, 237, .15); }
+.send { flex: none; width: 40px; height: 40px; border: 0; border-radius: 10px; background: var(--accent); color: #fff; cursor: pointer; display: flex; align-items: center; justify-content: center; padding: 0; }
+.send svg { width: 18px; height: 18px; }
+.foot { text-align: center; font-size: 10.5px; color: #9aa2b5; padding: 0 0 6px; background: #fff; }
+.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+@media (max-width: 479px) {
+  .panel, .left .panel { inset: 0; width: 100%; height: 100%; max-height: none; border-radius: 0; }
+  .root.is-open .launcher { display: none; }
+}
+@media (prefers-reduced-motion: reduce) { .launcher { transition: none; } }
+`;
+
+  const SVG = "http://www.w3.org/2000/svg";
+  function icon(paths) {
+    const s = document.createElementNS(SVG, "svg");
+    s.setAttribute("viewBox", "0 0 24 24");
+    s.setAttribute("aria-hidden", "true");
+    s.setAttribute("fill", "none");
+    s.setAttribute("stroke", "currentColor");
+    s.setAttribute("stroke-width", "2");
+    s.setAttribute("stroke-linecap", "round");
+    s.setAttribute("stroke-linejoin", "round");
+    for (const d of paths) {
+      const p = document.createElementNS(SVG, "path");
+      p.setAttribute("d", d);
+      s.appendChild(p);
+    }
+    return s;
+  }
+  const ICON_CHAT = ["M21 12a8 8 0 0 1-11.6 7.1L4 20.5l1.4-5A8 8 0 1 1 21 12z"];
+  const ICON_X = ["M6 6l12 12", "M18 6L6 18"];
+  const ICON_SEND = ["M22 2L11 13", "M22 2l-7 20-4-9-9-4 20-7z"];
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  function build() {
+    const host = document.createElement("kefu-widget");
+    host.id = "kefu-widget";
+    if (cfg.color) host.style.setProperty("--kefu-accent", cfg.color);
+    const root = host.attachShadow({ mode: "open" });
+    if (root.adoptedStyleSheets !== undefined && typeof CSSStyleSheet === "function" && "replaceSync" in CSSStyleSheet.prototype) {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } else {
+      root.appendChild(el("style", "", CSS)); // old browsers; blocked by strict CSP
+    }
+    const wrap = el("div", "root " + cfg.position);
+    wrap.lang = cfg.lang;
+
+    const launcher = el("button", "launcher");
+    launcher.type = "button";
+    launcher.setAttribute("aria-controls", "kefu-panel");
+    launcher.appendChild(icon(ICON_CHAT));
+    const badge = el("span", "badge");
+    badge.setAttribute("aria-hidden", "true");
+    launcher.appendChild(badge);
+
+    const panel = el("section", "panel");
+    panel.id = "kefu-panel";
+    panel.setAttribute("role", "dialog");
+    const header = el("header");
+    const htext = el("div", "htext");
+    const title = el("h2", "title");
+    title.id = "kefu-title";
+    panel.setAttribute("aria-labelledby", "kefu-title");
+    const status = el("p", "status");
+    status.setAttribute("role", "status");
+    const dot = el("span", "dot");
+    const statusText = el("span", "status-text");
+    status.append(dot, statusText);
+    htext.append(title, status);
+    const close = el("button", "close");
+    close.type = "button";
+    close.appendChild(icon(ICON_X));
+    header.append(htext, close);
+
+    const banner = el("div", "banner");
+    banner.setAttribute("aria-live", "polite");
+    const log = el("ol", "log");
+    log.setAttribute("role", "log");
+    log.setAttribute("aria-live", "polite");
+    log.tabIndex = 0;
+
+    const form = el("form");
+    const label = el("label", "sr");
+    label.htmlFor = "kefu-input";
+    const input = el("textarea");
+    input.id = "kefu-input";
+    input.rows = 1;
+    input.maxLength = 4096;
+    const sendBtn = el("button", "send");
+    sendBtn.type = "submit";
+    sendBtn.appendChild(icon(ICON_SEND));
+    form.append(label, input, sendBtn);
+    const foot = el("div", "foot");
+    panel.append(header, banner, log, form, foot);
+    wrap.append(panel, launcher);
+    root.appendChild(wrap);
+
+    launcher.addEventListener("click", () => (st.open ? api.close() : api.open()));
+    close.addEventListener("click", () => api.close());
+    panel.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.stopPropagation(); api.close(); } });
+    form.addEventListener("submit", (e) => { e.preventDefault(); submit(input.value); input.value = ""; autosize(); input.focus(); });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : sendBtn.click(); }
+    });
+    const autosize = () => { input.style.height = "auto"; input.style.height = Math.min(120, input.scrollHeight + 2) + "px"; };
+    input.addEventListener("input", autosize);
+    log.addEventListener("click", (e) => {
+      const b = e.target.closest && e.target.closest(".retry");
+      if (!b) return;
+      const p = st.pending.find((x) => x.client_id === b.dataset.clientId);
+      if (p) { sendPending(p); render(); }
+    });
+
+    (document.body || document.documentElement).appendChild(host);
+    ui = { host, wrap, launcher, badge, panel, title, status, statusText, close, banner, log, input, sendBtn, label, foot };
+  }
+
+  const fmtTime = (iso) => {
+    const d = new Date(iso);
+    return isNaN(d) ? "" : d.toLocaleTimeString(cfg.lang, { hour: "2-digit", minute: "2-digit" });
+  };
+
+  function render() {
+    if (!ui) return;
+    const title = cfg.title || T.title;
+    ui.title.textContent = title;
+    ui.wrap.classList.toggle("is-open", st.open);
+    ui.panel.hidden = !st.open;
+    ui.launcher.setAttribute("aria-expanded", String(st.open));
+    ui.launcher.setAttribute("aria-label", (st.open ? T.closeChat : T.openChat) + (st.unread ? ", " + T.unread(st.unread) : ""));
+    ui.badge.hidden = !st.unread;
+    ui.badge.textContent = st.unread > 99 ? "99+" : String(st.unread);
+    ui.close.setAttribute("aria-label", T.closeChat);
+    ui.input.placeholder = T.placeholder;
+    ui.label.textContent = T.messageLabel;
+    ui.sendBtn.setAttribute("aria-label", T.send);
+    ui.log.setAttribute("aria-label", T.messages);
+    ui.foot.textContent = T.poweredBy;
+
+    ui.status.className = "status " + st.conn;
+    ui.statusText.textContent = st.conn === "online" ? T.online : st.conn === "offline" ? T.reconnectIn(st.retryIn) : st.conn === "stopped" ? T.stopped : T.connecting;
+
+    let banner = "";
+    const c = st.conv;
+    if (c && c.status === "queued") {
+      banner = st.position ? T.position(st.position) : T.queued;
+      if (st.position && st.wait != null) banner += " · " + T.wait(Math.max(1, Math.round(st.wait / 60)));
+    } else if (c && c.status === "assigned" && c.agent_name) banner = T.assigned(c.agent_name);
+    else if (c && c.status === "resolved") banner = T.resolved;
+    ui.banner.hidden = !banner;
+    ui.banner.textContent = banner;
+
+    const log = ui.log;
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    const items = [];
+    const greet = el("li", "msg greet");
+    greet.appendChild(el("div", "bubble", cfg.greeting || T.greeting));
+    items.push(greet);
+    const seqs = Array.from(st.msgs.keys()).sort((a, b) => a - b);
+    for (const seq of seqs) {
+      const m = st.msgs.get(seq);
+      const kind = m.sender_kind === "visitor" ? "me" : m.sender_kind === "system" ? "sys" : "them";
+      const li = el("li", "msg " + kind);
+      li.dataset.seq = String(seq);
+      li.appendChild(el("div", "bubble", m.body));
+      const meta = el("div", "meta");
+      const who = kind === "me" ? T.you : kind === "sys" ? T.system : m.sender_name || T.agent;
+      meta.appendChild(el("span", "who", who));
+      const t = el("time", "", fmtTime(m.created_at));
+      t.dateTime = m.created_at || "";
+      meta.appendChild(t);
+      li.appendChild(meta);
+      items.push(li);
+    }
+    for (const p of st.pending) {
+      const li = el("li", "msg me " + (p.failed ? "failed" : "pending"));
+      li.dataset.clientId = p.client_id;
+      li.appendChild(el("div", "bubble", p.body));
+      const meta = el("div", "meta");
+      if (p.failed) {
+        meta.appendChild(el("span", "state", T.failed + (p.error ? ": " + p.error : "")));
+        const b = el("button", "retry", T.retry);
+        b.type = "button";
+        b.dataset.clientId = p.client_id;
+        meta.appendChild(b);
+      } else meta.appendChild(el("span", "state", T.sending));
+      li.appendChild(meta);
+      items.push(li);
+    }
+    log.replaceChildren(...items);
+    if (atBottom || st.open) log.scrollTop = log.scrollHeight;
+  }
+
+  // ---- public API ---------------------------------------------------------
+  const api = {
+    version: 1,
+    /** open shows the chat panel and moves focus into it. */
+    open() {
+      if (st.open) return;
+      st.open = true;
+      store.set(KEY_OPEN, "1", sessionStorage);
+      if (st.unread) { st.unread = 0; emit("unread", 0); }
+      render();
+      if (ui) ui.input.focus();
+      emit("open");
+    },
+    /** close hides the panel and gives focus back to the launcher. */
+    close() {
+      if (!st.open) return;
+      st.open = false;
+      store.set(KEY_OPEN, "0", sessionStorage);
+      const hadFocus = ui && ui.host.shadowRoot.activeElement;
+      render();
+      if (ui && hadFocus) ui.launcher.focus();
+      emit("close");
+    },
+    toggle() { st.open ? api.close() : api.open(); },
+    /** identify tells Kefu who the shopper is ({id, name, email, signature}); it reconnects to say so. */
+    identify(who) {
+      if (!who || typeof who !== "object") return;
+      const next = {};
+      for (const k of ["id", "name", "email", "signature"]) if (who[k] != null) next[k] = String(who[k]);
+      if (JSON.stringify(next) === JSON.stringify(st.identity)) return;
+      st.identity = next;
+      if (ws && ws.readyState === 1) { const old = ws; ws = null; old.close(1000); connect(); }
+    },
+    /** setDepartment routes the shopper's next conversation to a department. */
+    setDepartment(id) { st.department = id == null ? "" : String(id); },
+    /** on listens for "message", "open", "close" or "unread". */
+    on(ev, fn) { if (typeof fn === "function") (listeners[ev] = listeners[ev] || []).push(fn); },
+    off(ev, fn) { listeners[ev] = (listeners[ev] || []).filter((x) => x !== fn); },
+    get unread() { return st.unread; },
+    get isOpen() { return st.open; },
+  };
+
+  // Calls the shop made before this file loaded: entries of [method, args]
+  // (the stub in docs/widget.md) or [method, arg1, arg2…].
+  const queued = window.Kefu && Array.isArray(window.Kefu.q) ? window.Kefu.q : [];
+  window.Kefu = api;
+  for (const e of queued) {
+    if (!Array.isArray(e) || typeof api[e[0]] !== "function") continue;
+    const args = e.length === 2 && Array.isArray(e[1]) ? e[1] : e.slice(1);
+    try { api[e[0]].apply(api, args); } catch (err) { setTimeout(() => { throw err; }); }
+  }
+
+  // ---- boot ---------------------------------------------------------------
+  function loadStrings(lang, done) {
+    const have = window.KefuI18n && window.KefuI18n[lang];
+    if (have) { done(have); return; }
+    const s = document.createElement("script");
+    s.src = BASE + "widget/i18n/" + lang + ".js";
+    s.async = true;
+    s.onload = () => {
+      const t = window.KefuI18n && window.KefuI18n[lang];
+      if (t) done(t);
+      else if (lang !== "en") loadStrings("en", done);
+    };
+    s.onerror = () => { if (lang !== "en") loadStrings("en", done); };
+    (document.head || document.documentElement).appendChild(s);
+  }
+
+  const whenBody = (fn) => (document.body ? fn() : document.addEventListener("DOMContentLoaded", fn, { once: true }));
+
+  loadStrings(cfg.lang, (strings) => {
+    T = strings;
+    whenBody(() => {
+      build();
+      render();
+      if (st.open) ui.launcher.setAttribute("aria-expanded", "true");
+    });
+  });
+  connect();
+})();
