@@ -1,0 +1,162 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/kefu-chat/kefu/chat"
+	"github.com/kefu-chat/kefu/config"
+	"github.com/kefu-chat/kefu/handlers/auth"
+	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/realtime"
+	"github.com/kefu-chat/kefu/routing"
+)
+
+// Deps are the parts the handlers call. All are required except Static.
+type Deps struct {
+	Config     config.Config
+	Store      models.Store
+	Bus        models.Bus
+	Chat       *chat.Service
+	Dispatcher *routing.Dispatcher
+	Hub        *realtime.Hub
+	Issuer     *auth.Issuer
+	// Static is the front end (widget, console, demo shop), served at /.
+	Static fs.FS
+	Logger *slog.Logger
+}
+
+// Server holds the Fiber app and what its handlers need.
+type Server struct {
+	Deps
+	app       *fiber.App
+	log       *slog.Logger
+	publicURL *url.URL
+	// ownOrigin is Kefu's own origin, the only one the console and the agent
+	// socket accept; shopOrigins adds the shops allowed to embed the widget.
+	ownOrigin   string
+	shopOrigins map[string]bool
+	secure      bool
+}
+
+// New builds the app with every route.
+func New(d Deps) (*Server, error) {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	pu, err := url.Parse(d.Config.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("public URL: %w", err)
+	}
+	s := &Server{Deps: d, log: d.Logger, publicURL: pu, ownOrigin: normalizeOrigin(d.Config.PublicURL),
+		shopOrigins: map[string]bool{}, secure: pu.Scheme == "https"}
+	s.shopOrigins[s.ownOrigin] = true
+	for _, o := range d.Config.AllowedOrigins {
+		s.shopOrigins[normalizeOrigin(o)] = true
+	}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "kefu",
+		ErrorHandler:          errorHandler(d.Logger),
+		BodyLimit:             d.Config.MaxBodyBytes,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		DisableStartupMessage: true,
+		// Kefu's only concern with the client IP is rate limiting, which
+		// reads it through clientIP (issue #7 adds trusted proxies).
+		EnableTrustedProxyCheck: false,
+	})
+	s.routes()
+	return s, nil
+}
+
+// App returns the Fiber app, for Listen and Shutdown.
+func (s *Server) App() *fiber.App { return s.app }
+
+func (s *Server) routes() {
+	app := s.app
+	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
+		s.log.Error("panic in handler", "path", c.Path(), "panic", e, "stack", string(debug.Stack()))
+	}}))
+	app.Use(s.securityHeaders)
+
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", s.readyz)
+
+	api := app.Group("/api")
+	api.Use(s.checkStateChangeOrigin)
+	api.Post("/auth/login", s.login)
+	api.Post("/auth/refresh", s.refresh)
+	api.Post("/auth/logout", s.logout)
+
+	authed := api.Group("", s.requireAgent)
+	authed.Get("/me", s.me)
+	authed.Post("/me/password", s.changePassword)
+	authed.Get("/conversations", s.listConversations)
+	authed.Get("/conversations/:id", s.getConversation)
+	authed.Get("/conversations/:id/messages", s.listMessages)
+	authed.Post("/conversations/:id/resolve", s.resolveConversation)
+	authed.Get("/queue", s.queue)
+
+	admin := authed.Group("/agents", s.requireAdmin)
+	admin.Get("", s.listAgents)
+	admin.Post("", s.createAgent)
+	admin.Patch("/:id", s.updateAgent)
+	admin.Post("/:id/reset-password", s.resetPassword)
+	api.Use(func(c *fiber.Ctx) error { return models.Errorf(models.ENOTFOUND, "no such API endpoint") })
+
+	app.Get("/ws/visitor", s.visitorUpgrade, s.visitorSocket())
+	app.Get("/ws/agent", s.agentUpgrade, s.agentSocket())
+
+	if s.Static != nil {
+		app.Get("/console", func(c *fiber.Ctx) error { return c.Redirect("/console/", http.StatusMovedPermanently) })
+		app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(s.Static), Index: "index.html", MaxAge: 0}))
+	}
+}
+
+// securityHeaders sets the headers every response carries. Pages of Kefu's
+// own (console, demo shop) may only run Kefu's scripts and may not be
+// framed; widget.js itself is a script other sites load.
+func (s *Server) securityHeaders(c *fiber.Ctx) error {
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	p := c.Path()
+	if !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/ws/") && !strings.HasSuffix(p, ".js") && !strings.HasSuffix(p, ".css") {
+		c.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self' "+s.wsOrigin()+"; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+		c.Set("X-Frame-Options", "DENY")
+	}
+	return c.Next()
+}
+
+// wsOrigin is Kefu's own origin with the websocket scheme, which CSP's
+// 'self' does not cover in every browser.
+func (s *Server) wsOrigin() string {
+	if s.secure {
+		return "wss://" + s.publicURL.Host
+	}
+	return "ws://" + s.publicURL.Host
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
+	defer cancel()
+	body := fiber.Map{"status": "ok", "database": "ok", "bus": "ok"}
+	status := http.StatusOK
+	if err := s.Store.Ping(ctx); err != nil {
+		body["database"], body["status"], status = "unreachable", "unavailable", http.StatusServiceUnavailable
+	}
+	if err := s.Bus.Ping(ctx); err != nil {
+		body["bus"], body["status"], status = "unreachable", "unavailable", http.StatusServiceUnavailable
+	}
+	return c.Status(status).JSON(body)
+}

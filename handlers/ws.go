@@ -1,0 +1,487 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/kefu-chat/kefu/chat"
+	"github.com/kefu-chat/kefu/handlers/auth"
+	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/models/wire"
+	"github.com/kefu-chat/kefu/realtime"
+	"github.com/kefu-chat/kefu/routing"
+)
+
+const (
+	subprotocol  = "kefu.v1"
+	bearerPrefix = "bearer."
+
+	// Per-connection flood limit: a burst, then a steady rate. A client
+	// over it is closed with 1008.
+	frameBurst   = 40
+	framesPerSec = 20
+)
+
+// Locals keys for what the pre-upgrade checks found.
+const (
+	localUserAgent = "kefu.ua"
+)
+
+func (s *Server) wsConfig(handler func(*websocket.Conn)) fiber.Handler {
+	return websocket.New(handler, websocket.Config{
+		// Origins were already checked, case-insensitively, by the
+		// upgrade middleware, which answers 403 rather than the library's 426.
+		Origins:          []string{"*"},
+		Subprotocols:     []string{subprotocol},
+		HandshakeTimeout: 10 * time.Second,
+		RecoverHandler:   s.recoverSocket,
+	})
+}
+
+// recoverSocket replaces the library's default, which would write the panic
+// value to the client.
+func (s *Server) recoverSocket(c *websocket.Conn) {
+	if e := recover(); e != nil {
+		s.log.Error("panic in websocket handler", "panic", e)
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "internal error"), time.Now().Add(time.Second))
+	}
+}
+
+func (s *Server) visitorUpgrade(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return fiber.ErrUpgradeRequired
+	}
+	if !originAllowed(c, func(o string) bool { return s.shopOrigins[o] }) {
+		return models.Errorf(models.EFORBIDDEN, "this origin may not open the chat widget; add it to KEFU_ALLOWED_ORIGINS")
+	}
+	c.Locals(localUserAgent, strings.Clone(c.Get(fiber.HeaderUserAgent)))
+	return c.Next()
+}
+
+func (s *Server) agentUpgrade(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return fiber.ErrUpgradeRequired
+	}
+	if !originAllowed(c, func(o string) bool { return o == s.ownOrigin }) {
+		return models.Errorf(models.EFORBIDDEN, "the agent socket accepts only Kefu's own origin")
+	}
+	token := ""
+	hasProto := false
+	for _, p := range strings.Split(c.Get(fiber.HeaderSecWebSocketProtocol), ",") {
+		p = strings.TrimSpace(p)
+		if p == subprotocol {
+			hasProto = true
+		} else if t, ok := strings.CutPrefix(p, bearerPrefix); ok {
+			token = t
+		}
+	}
+	if token == "" || !hasProto {
+		return models.Errorf(models.EUNAUTHORIZED, "send the subprotocols %q and %q<access token>", subprotocol, bearerPrefix)
+	}
+	a, claims, err := s.verifyAgentToken(c, token)
+	if err != nil {
+		return err
+	}
+	c.Locals(localAgent, a)
+	c.Locals(localClaims, claims)
+	return c.Next()
+}
+
+// socket is what both websocket handlers share: the raw connection for
+// reading, the hub's Conn for writing, and the flood limiter.
+type socket struct {
+	s    *Server
+	ws   *websocket.Conn
+	conn *realtime.Conn // nil until registered with the hub
+
+	tokens  float64
+	last    time.Time
+	closing bool
+}
+
+func (s *Server) newSocket(ws *websocket.Conn) *socket {
+	ws.SetReadLimit(int64(s.Config.MaxFrameBytes))
+	pongWait := 2*s.Config.PingInterval + s.Config.WriteTimeout
+	_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(pongWait)) })
+	return &socket{s: s, ws: ws, tokens: frameBurst, last: time.Now()}
+}
+
+// read returns the next text frame's payload. It returns ok=false when the
+// connection is done: broken, closed by the peer, or closed by us for a
+// protocol violation (binary frame, invalid UTF-8, flooding).
+func (k *socket) read() (data []byte, ok bool) {
+	for {
+		mt, data, err := k.ws.ReadMessage()
+		if err != nil {
+			return nil, false
+		}
+		pongWait := 2*k.s.Config.PingInterval + k.s.Config.WriteTimeout
+		_ = k.ws.SetReadDeadline(time.Now().Add(pongWait))
+		if k.closing {
+			continue // wait for the peer to answer our close frame
+		}
+		if !k.allow() {
+			k.close(websocket.ClosePolicyViolation, "too many frames")
+			continue
+		}
+		if mt != websocket.TextMessage {
+			k.close(websocket.CloseUnsupportedData, "binary frames are not supported")
+			continue
+		}
+		if !utf8.Valid(data) {
+			k.close(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
+			continue
+		}
+		return data, true
+	}
+}
+
+// allow is a token bucket: frameBurst frames at once, framesPerSec after.
+func (k *socket) allow() bool {
+	now := time.Now()
+	k.tokens += now.Sub(k.last).Seconds() * framesPerSec
+	if k.tokens > frameBurst {
+		k.tokens = frameBurst
+	}
+	k.last = now
+	if k.tokens < 1 {
+		return false
+	}
+	k.tokens--
+	return true
+}
+
+// close asks for the connection to close with code. Reading continues until
+// the peer answers, so the close frame is not lost to a reset.
+func (k *socket) close(code int, reason string) {
+	k.closing = true
+	if k.conn != nil {
+		k.conn.Close(code, reason)
+		return
+	}
+	// Not yet registered: this goroutine is the only writer.
+	deadline := time.Now().Add(k.s.Config.WriteTimeout)
+	_ = k.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline)
+	_ = k.ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+}
+
+// send encodes a frame and queues it.
+func (k *socket) send(f wire.ServerFrame) {
+	raw, err := json.Marshal(f)
+	if err != nil {
+		k.s.log.Error("encoding frame", "type", f.Type, "err", err)
+		return
+	}
+	if k.conn != nil {
+		k.conn.Send(raw)
+		return
+	}
+	_ = k.ws.SetWriteDeadline(time.Now().Add(k.s.Config.WriteTimeout))
+	_ = k.ws.WriteMessage(websocket.TextMessage, raw)
+}
+
+// sendError reports err to the client in an error frame; the connection
+// stays open. Internal errors are logged and shown as "internal error".
+func (k *socket) sendError(err error, ref string) {
+	code := models.ErrorCode(err)
+	if code == models.EINTERNAL || code == models.EUNAVAILABLE {
+		k.s.log.Error("websocket request failed", "ref", ref, "err", err)
+	}
+	k.send(wire.ServerFrame{Type: wire.TypeError, Code: code, Error: models.ErrorMessage(err), Ref: ref})
+}
+
+// decode parses a client frame; a malformed one is EINVALID.
+func decode(data []byte) (wire.ClientFrame, error) {
+	var f wire.ClientFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, models.Errorf(models.EINVALID, "malformed JSON frame")
+	}
+	if f.Type == "" {
+		return f, models.Errorf(models.EINVALID, "the frame has no type")
+	}
+	return f, nil
+}
+
+func ref(f wire.ClientFrame) string {
+	if f.ClientID != "" {
+		return f.ClientID
+	}
+	return f.Type
+}
+
+// visitorSocket serves a shopper's widget.
+func (s *Server) visitorSocket() fiber.Handler {
+	return s.wsConfig(func(ws *websocket.Conn) {
+		ctx := context.Background()
+		k := s.newSocket(ws)
+		_ = ws.SetReadDeadline(time.Now().Add(s.Config.HelloTimeout))
+		ua, _ := ws.Locals(localUserAgent).(string)
+
+		var v *models.Visitor
+		for v == nil {
+			data, ok := k.read()
+			if !ok {
+				if !k.closing {
+					k.close(wire.CloseHelloTimeout, "no hello")
+				}
+				return
+			}
+			f, err := decode(data)
+			if err == nil && f.Type != wire.TypeHello {
+				err = models.Errorf(models.EINVALID, "the first frame must be hello")
+			}
+			if err != nil {
+				k.sendError(err, ref(f))
+				continue
+			}
+			info := helloInfo(f, ua)
+			visitor, welcome, err := s.Chat.Hello(ctx, f.Token, info)
+			if err != nil {
+				k.sendError(err, f.Type)
+				continue
+			}
+			v = visitor
+			k.conn = s.Hub.Register(realtime.Identity{Kind: realtime.KindVisitor, ID: v.ID}, ws.Conn)
+			defer s.Hub.Unregister(k.conn)
+			k.conn.SetAttrs(info.PageURL, info.Lang)
+			k.send(welcome)
+		}
+		pongWait := 2*s.Config.PingInterval + s.Config.WriteTimeout
+		_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+
+		for {
+			data, ok := k.read()
+			if !ok {
+				return
+			}
+			f, err := decode(data)
+			if err != nil {
+				k.sendError(err, "")
+				continue
+			}
+			switch f.Type {
+			case wire.TypeSend:
+				ack, err := s.Chat.SendVisitorMessage(ctx, v, f.ConversationID, f.ClientID, f.Body)
+				if err != nil {
+					k.sendError(err, ref(f))
+					continue
+				}
+				k.send(ack)
+			case wire.TypeSync:
+				page, err := s.Chat.VisitorSync(ctx, v, f.ConversationID, f.AfterSeq, f.Limit)
+				if err != nil {
+					k.sendError(err, ref(f))
+					continue
+				}
+				k.send(page)
+			case wire.TypeResolve:
+				if err := s.Chat.VisitorResolve(ctx, v, f.ConversationID); err != nil {
+					k.sendError(err, ref(f))
+				}
+			case wire.TypeHello:
+				k.sendError(models.Errorf(models.EINVALID, "hello was already sent"), f.Type)
+			default:
+				k.sendError(models.Errorf(models.EINVALID, "unknown frame type %q", clip(f.Type, 32)), clip(f.Type, 32))
+			}
+		}
+	})
+}
+
+func helloInfo(f wire.ClientFrame, ua string) chat.VisitorInfo {
+	info := chat.VisitorInfo{Lang: f.Lang, UserAgent: ua}
+	if f.Page != nil {
+		info.PageURL, info.PageTitle = f.Page.URL, f.Page.Title
+	}
+	return info
+}
+
+// clip shortens s for echoing back in an error frame.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// agentSession is an agent socket's credentials, which auth frames renew and
+// the watchdog checks.
+type agentSession struct {
+	mu        sync.Mutex
+	expiresAt time.Time
+	version   int
+}
+
+func (a *agentSession) set(exp time.Time, version int) {
+	a.mu.Lock()
+	a.expiresAt, a.version = exp, version
+	a.mu.Unlock()
+}
+
+func (a *agentSession) get() (time.Time, int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.expiresAt, a.version
+}
+
+// agentSocket serves an agent's console.
+func (s *Server) agentSocket() fiber.Handler {
+	return s.wsConfig(func(ws *websocket.Conn) {
+		ctx := context.Background()
+		a := ws.Locals(localAgent).(*models.Agent)
+		claims := ws.Locals(localClaims).(auth.Claims)
+		k := s.newSocket(ws)
+		k.conn = s.Hub.Register(realtime.Identity{Kind: realtime.KindAgent, ID: a.ID, Admin: a.Role == models.RoleAdmin}, ws.Conn)
+		defer s.Hub.Unregister(k.conn)
+
+		sess := &agentSession{}
+		sess.set(claims.ExpiresAt, claims.TokenVersion)
+		stop := make(chan struct{})
+		var watch sync.WaitGroup
+		watch.Add(1)
+		go func() {
+			defer watch.Done()
+			s.watchAgent(ctx, k.conn, a.ID, sess, stop)
+		}()
+		defer func() { close(stop); watch.Wait() }()
+
+		p := s.Dispatcher.AgentConnected(a.ID)
+		defer s.Dispatcher.AgentDisconnected(a.ID)
+		welcome, err := s.Chat.AgentWelcome(ctx, a, string(p.Status))
+		if err != nil {
+			k.sendError(err, "welcome")
+			k.close(websocket.CloseInternalServerErr, "internal error")
+		} else {
+			exp, _ := sess.get()
+			welcome.ExpiresAt = &exp
+			k.send(welcome)
+		}
+
+		for {
+			data, ok := k.read()
+			if !ok {
+				return
+			}
+			f, err := decode(data)
+			if err != nil {
+				k.sendError(err, "")
+				continue
+			}
+			// Act on the agent as stored now: a role or name change made
+			// while the socket is open applies at once.
+			if fresh, err := s.Store.Agent(ctx, a.ID); err == nil {
+				a = fresh
+			}
+			switch f.Type {
+			case wire.TypeSend:
+				ack, err := s.Chat.SendAgentMessage(ctx, a, f.ConversationID, f.ClientID, f.Body)
+				if err != nil {
+					k.sendError(err, ref(f))
+					continue
+				}
+				k.send(ack)
+			case wire.TypeSync:
+				page, err := s.Chat.AgentSync(ctx, a, f.ConversationID, f.AfterSeq, f.Limit)
+				if err != nil {
+					k.sendError(err, ref(f))
+					continue
+				}
+				k.send(page)
+			case wire.TypeResolve:
+				if _, err := s.Chat.Resolve(ctx, a, f.ConversationID); err != nil {
+					k.sendError(err, ref(f))
+				}
+			case wire.TypeStatus:
+				if err := s.setStatus(ctx, a.ID, f.Status); err != nil {
+					k.sendError(err, f.Type)
+				}
+			case wire.TypeAuth:
+				s.reauth(k, a.ID, sess, f.Token)
+			default:
+				k.sendError(models.Errorf(models.EINVALID, "unknown frame type %q", clip(f.Type, 32)), clip(f.Type, 32))
+			}
+		}
+	})
+}
+
+func (s *Server) setStatus(ctx context.Context, agentID, status string) error {
+	st := routing.Status(status)
+	if st != routing.StatusOnline && st != routing.StatusAway {
+		return models.Errorf(models.EINVALID, "status must be online or away")
+	}
+	if err := s.Dispatcher.SetStatus(agentID, st); err != nil {
+		return err
+	}
+	s.Chat.AgentStatus(ctx, agentID, status)
+	return nil
+}
+
+// reauth moves an open socket onto a fresh access token of the same agent.
+func (s *Server) reauth(k *socket, agentID string, sess *agentSession, token string) {
+	claims, err := s.Issuer.VerifyAccess(token)
+	if err == nil && claims.AgentID != agentID {
+		err = models.Errorf(models.EUNAUTHORIZED, "the token belongs to another agent")
+	}
+	if err == nil {
+		var a *models.Agent
+		if a, err = s.Store.Agent(context.Background(), agentID); err == nil {
+			err = auth.CheckAgent(claims, a)
+		}
+	}
+	if err != nil {
+		k.sendError(err, wire.TypeAuth)
+		return
+	}
+	sess.set(claims.ExpiresAt, claims.TokenVersion)
+	exp := claims.ExpiresAt
+	k.send(wire.ServerFrame{Type: wire.TypeAuthOK, ExpiresAt: &exp})
+}
+
+// watchAgent closes the socket when its token expires (4401) or the agent's
+// tokens are revoked or the agent disabled (4503), checking the store every
+// RevalidateEvery so that changes made by the CLI in another process apply
+// too.
+func (s *Server) watchAgent(ctx context.Context, conn *realtime.Conn, agentID string, sess *agentSession, stop <-chan struct{}) {
+	t := time.NewTicker(s.Config.RevalidateEvery)
+	defer t.Stop()
+	for {
+		exp, version := sess.get()
+		wait := time.Until(exp)
+		if wait <= 0 {
+			conn.Close(wire.CloseTokenExpired, "token expired")
+			return
+		}
+		expiry := time.NewTimer(wait)
+		select {
+		case <-stop:
+			expiry.Stop()
+			return
+		case <-conn.Done():
+			expiry.Stop()
+			return
+		case <-expiry.C:
+			continue // re-read: an auth frame may have extended it
+		case <-t.C:
+			expiry.Stop()
+			a, err := s.Store.Agent(ctx, agentID)
+			if err != nil && !errors.Is(err, context.Canceled) && models.ErrorCode(err) != models.ENOTFOUND {
+				continue // the database is unreachable: keep serving, check again
+			}
+			if err != nil || a.Disabled || a.TokenVersion != version {
+				conn.Close(wire.CloseRevoked, "session revoked")
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,224 @@
+// Package app wires Kefu's concrete parts together: it opens the store and
+// the bus a Config names, builds the hub, the dispatcher, the chat service
+// and the HTTP server, and runs and stops them in the right order. The
+// binary (cmd/kefu), the integration and browser tests (internal/apptest)
+// and the load tool all start Kefu through it, so what is tested is what
+// ships.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kefu-chat/kefu/chat"
+	"github.com/kefu-chat/kefu/config"
+	"github.com/kefu-chat/kefu/handlers"
+	"github.com/kefu-chat/kefu/handlers/auth"
+	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/models/sqlstore"
+	"github.com/kefu-chat/kefu/realtime"
+	"github.com/kefu-chat/kefu/realtime/natsbus"
+	"github.com/kefu-chat/kefu/realtime/redisbus"
+	"github.com/kefu-chat/kefu/routing"
+)
+
+// App is one running Kefu instance.
+type App struct {
+	Config     config.Config
+	Store      models.Store
+	Bus        models.Bus
+	Hub        *realtime.Hub
+	Dispatcher *routing.Dispatcher
+	Chat       *chat.Service
+	Server     *handlers.Server
+
+	log       *slog.Logger
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// AdminPasswordFile is where the first admin's credentials are written, in
+// the data folder, readable by the owner only.
+const AdminPasswordFile = "admin-password.txt"
+
+// FirstAdminEmail is the e-mail of the admin made on first start.
+const FirstAdminEmail = "admin@kefu.local"
+
+// OpenStore opens the database cfg names: PostgreSQL for a postgres:// URL,
+// else SQLite (in the data folder unless cfg.DB names a file).
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*sqlstore.Store, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data folder: %w", err)
+	}
+	dsn := cfg.DB
+	if dsn == "" {
+		dsn = "sqlite:" + filepath.Join(cfg.Data, "kefu.db")
+	}
+	return sqlstore.Open(ctx, dsn, log)
+}
+
+// OpenBus opens the bus cfg names.
+func OpenBus(ctx context.Context, cfg config.Config) (models.Bus, error) {
+	switch {
+	case cfg.Bus == "" || cfg.Bus == "memory":
+		return realtime.NewMemoryBus(), nil
+	case strings.HasPrefix(cfg.Bus, "redis://"):
+		return redisbus.Open(ctx, cfg.Bus, "kefu:")
+	case strings.HasPrefix(cfg.Bus, "nats://"):
+		return natsbus.Open(ctx, cfg.Bus, "kefu.")
+	}
+	return nil, fmt.Errorf("bus %q: must be memory, redis://… or nats://…", cfg.Bus)
+}
+
+// New opens everything cfg names and builds the instance; static is the
+// front end to serve (nil for none). Call Serve, then Close.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS) (*App, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &App{Config: cfg, log: log}
+	store, err := OpenStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.Store = store
+	fail := func(err error) (*App, error) {
+		_ = a.Close()
+		return nil, err
+	}
+	if err := EnsureAdmin(ctx, store, cfg.Data, log); err != nil {
+		return fail(err)
+	}
+	if a.Bus, err = OpenBus(ctx, cfg); err != nil {
+		return fail(err)
+	}
+	key := []byte(cfg.JWTKey)
+	if len(key) == 0 {
+		if key, err = auth.LoadOrCreateKey(cfg.Data); err != nil {
+			return fail(err)
+		}
+	}
+	issuer, err := auth.NewIssuer(key, cfg.PublicURL, cfg.AccessTTL, nil)
+	if err != nil {
+		return fail(err)
+	}
+	a.Hub = realtime.NewHub(realtime.Options{SendQueue: cfg.SendQueue, WriteTimeout: cfg.WriteTimeout,
+		PingInterval: cfg.PingInterval, Logger: log})
+	a.Chat = chat.New(store, a.Bus, chat.Options{MaxMessageBytes: cfg.MaxMessageBytes, Logger: log})
+	a.Dispatcher = routing.New(store, a.Chat, routing.Options{DefaultMaxChats: cfg.DefaultMaxChats,
+		GracePeriod: cfg.GracePeriod, Logger: log})
+	a.Chat.SetKicker(a.Dispatcher)
+	a.Server, err = handlers.New(handlers.Deps{Config: cfg, Store: store, Bus: a.Bus, Chat: a.Chat,
+		Dispatcher: a.Dispatcher, Hub: a.Hub, Issuer: issuer, Static: static, Logger: log})
+	if err != nil {
+		return fail(err)
+	}
+	return a, nil
+}
+
+// EnsureAdmin creates the first admin when there is none, with a random
+// password written to AdminPasswordFile (mode 0600) in dataDir. The log
+// names the file, never the password.
+func EnsureAdmin(ctx context.Context, store models.Store, dataDir string, log *slog.Logger) error {
+	n, err := store.CountAdmins(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	password := auth.GeneratePassword()
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dataDir, AdminPasswordFile)
+	text := fmt.Sprintf("Kefu's first admin. Log in at /console/ and change this password.\nemail: %s\npassword: %s\n", FirstAdminEmail, password)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		return fmt.Errorf("writing first admin's password: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	existing, err := store.AgentByEmail(ctx, FirstAdminEmail)
+	switch models.ErrorCode(err) {
+	case "":
+		// An earlier first admin was disabled or demoted: bring it back.
+		role, no := models.RoleAdmin, false
+		_, err = store.UpdateAgent(ctx, existing.ID, models.AgentUpdate{Role: &role, Disabled: &no, PasswordHash: &hash, MustChangePassword: &no})
+	case models.ENOTFOUND:
+		err = store.CreateAgent(ctx, &models.Agent{Email: FirstAdminEmail, Name: "Admin", Role: models.RoleAdmin, PasswordHash: hash})
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("created the first admin; the password is in the file", "email", FirstAdminEmail, "file", path)
+	return nil
+}
+
+// Serve runs the instance on ln until Close. It returns when the listener
+// stops.
+func (a *App) Serve(ln net.Listener) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		if err := a.Hub.Run(ctx, a.Bus); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("hub stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer a.wg.Done()
+		if err := a.Dispatcher.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("dispatcher stopped", "err", err)
+		}
+	}()
+	a.log.Info("kefu is serving", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL,
+		"console", a.Config.PublicURL+"/console/")
+	return a.Server.App().Listener(ln)
+}
+
+// Close stops the instance: the hub closes every websocket with 1001 (Fiber
+// does not close hijacked connections itself), the server stops accepting
+// and finishes its requests, then the dispatcher, the bus and the store
+// close. It is safe to call more than once.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var errs []error
+		if a.Hub != nil {
+			errs = append(errs, a.Hub.Shutdown(ctx))
+		}
+		if a.Server != nil {
+			errs = append(errs, a.Server.App().ShutdownWithContext(ctx))
+		}
+		if a.cancel != nil {
+			a.cancel()
+		}
+		if a.Dispatcher != nil {
+			errs = append(errs, a.Dispatcher.Close())
+		}
+		a.wg.Wait()
+		if a.Bus != nil {
+			errs = append(errs, a.Bus.Close())
+		}
+		if a.Store != nil {
+			errs = append(errs, a.Store.Close())
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}
