@@ -1296,7 +1296,45 @@ func testCopies(t *testing.T, s models.Store) {
 	}
 
 	ag := MustCreateAgent(t, s, models.Agent{})
-	MustAssign(t, s, c.ID, ag.ID, 5, At(2))
+	// Results of state changes are copies too.
+	assigned := MustAssign(t, s, c.ID, ag.ID, 5, At(2))
+	assigned.Status, *assigned.AgentID = models.StatusQueued, "changed"
+	if got := MustConversation(t, s, c.ID); got.Status != models.StatusAssigned || *got.AgentID != ag.ID {
+		t.Errorf("mutating AssignConversation's result changed the store: %+v", got)
+	}
+	updated, err := s.UpdateAgent(ctx, ag.ID, models.AgentUpdate{RevokeTokens: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	updated.OpenChats, *updated.LastAssignedAt = 0, At(-1)
+	if got := MustAgent(t, s, ag.ID); got.OpenChats != 1 || !got.LastAssignedAt.Equal(At(2)) {
+		t.Errorf("mutating UpdateAgent's result changed the store: %+v", got)
+	}
+	uv, err := s.UpdateVisitor(ctx, v.ID, models.VisitorUpdate{Now: At(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uv.Name = "changed"
+	if got, _ := s.Visitor(ctx, v.ID); got.Name != "V" {
+		t.Errorf("mutating UpdateVisitor's result changed the store: %+v", got)
+	}
+	requeued, err := s.RequeueConversation(ctx, c.ID, ag.ID, At(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	requeued.Status = models.StatusResolved
+	if got := MustConversation(t, s, c.ID); got.Status != models.StatusQueued {
+		t.Errorf("mutating RequeueConversation's result changed the store: %+v", got)
+	}
+	MustAssign(t, s, c.ID, ag.ID, 5, At(5))
+	resolved, err := s.ResolveConversation(ctx, c.ID, At(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	*resolved.ResolvedAt, resolved.Status = At(-1), models.StatusAssigned
+	if got := MustConversation(t, s, c.ID); got.Status != models.StatusResolved || !got.ResolvedAt.Equal(At(6)) {
+		t.Errorf("mutating ResolveConversation's result changed the store: %+v", got)
+	}
 	recs, _ := s.Assignments(ctx, c.ID)
 	recs[0].Reason = "changed"
 	if again, _ := s.Assignments(ctx, c.ID); again[0].Reason == "changed" {
