@@ -39,6 +39,7 @@ type Issuer struct {
 	ttl      time.Duration
 	clock    func() time.Time
 	parser   *jwt.Parser
+	newJTI   func() string // randomID; fixed in fuzz tests, whose worker processes must issue the same tokens
 }
 
 // Claims is what a verified access token says. It is only as current as the
@@ -83,6 +84,7 @@ func NewIssuer(key []byte, publicURL string, ttl time.Duration, now func() time.
 		audience: Audience,
 		ttl:      ttl,
 		clock:    now,
+		newJTI:   randomID,
 	}
 	i.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -118,7 +120,7 @@ func (i *Issuer) IssueAccess(a *models.Agent) (token string, expiresAt time.Time
 			ExpiresAt: jwt.NewNumericDate(expiresAt),
 			NotBefore: jwt.NewNumericDate(now),
 			IssuedAt:  jwt.NewNumericDate(now),
-			ID:        randomID(),
+			ID:        i.newJTI(),
 		},
 		Type:    typeAccess,
 		Version: a.TokenVersion,
