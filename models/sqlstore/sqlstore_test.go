@@ -78,7 +78,7 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 func TestTwoHandlesOneFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "shared.db")
-	var stores [2]*sqlstore.Store
+	stores := make([]*sqlstore.Store, 2)
 	for i := range stores {
 		s, err := sqlstore.Open(t.Context(), path, nil)
 		if err != nil {
@@ -87,13 +87,20 @@ func TestTwoHandlesOneFile(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		stores[i] = s
 	}
+	testSharedDatabase(t, stores)
+}
+
+// testSharedDatabase races writers on several handles (pools, as separate
+// processes would have) to one database and checks the invariants across
+// them: gap-free sequence numbers, and an agent's cap never exceeded.
+func testSharedDatabase(t *testing.T, stores []*sqlstore.Store) {
 	a := storetest.MustCreateAgent(t, stores[0], models.Agent{MaxChats: 3})
 	v := storetest.MustCreateVisitor(t, stores[1], models.Visitor{})
 	conv := storetest.MustSendVisitorMessage(t, stores[0], v.ID, "hi", storetest.At(0)).Conversation
 
 	var queued []string
 	for i := range 10 {
-		queued = append(queued, storetest.MustOpenConversation(t, stores[i%2], storetest.At(i)).ID)
+		queued = append(queued, storetest.MustOpenConversation(t, stores[i%len(stores)], storetest.At(i)).ID)
 	}
 
 	const perHandle, each = 3, 30
