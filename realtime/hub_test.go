@@ -575,3 +575,58 @@ func TestSendAfterCloseAndAttrs(t *testing.T) {
 		t.Errorf("got %q and close %d; want [one] then %d", frames, code, websocket.CloseNormalClosure)
 	}
 }
+
+// The socket type gofiber/contrib/websocket hands to handlers is a
+// *websocket.Conn from fasthttp/websocket; the hub must accept it as is.
+var _ realtime.Socket = (*websocket.Conn)(nil)
+
+func TestRunDeliversFromTheBus(t *testing.T) {
+	hub := MustNewHub(t, realtime.Options{})
+	ts := MustServe(t, hub, nil)
+	c := ts.MustDial(t, agent("A"), 0)
+	bus := realtime.NewMemoryBus()
+	t.Cleanup(func() { _ = bus.Close() })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	// Run subscribes on its own goroutine, and events published before
+	// that are not delivered, so publish until the client hears one.
+	go func() { ran <- hub.Run(ctx, bus) }()
+	got := make(chan string, 1)
+	go func() {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(data)
+	}()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(deadline)
+wait:
+	for {
+		select {
+		case f := <-got:
+			if f != "hello" {
+				t.Fatalf("client got %q, want hello", f)
+			}
+			break wait
+		case <-tick.C:
+			if err := bus.Publish(ctx, event("hello", models.Audience{Agents: []string{"A"}})); err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatal("no event from the bus reached the client")
+		}
+	}
+	cancel()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil after ctx is done", err)
+		}
+	case <-time.After(deadline):
+		t.Fatal("Run did not return after ctx was cancelled")
+	}
+}
