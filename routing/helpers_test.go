@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/models/memstore"
 	"github.com/kefu-chat/kefu/models/sqlstore"
 	"github.com/kefu-chat/kefu/routing"
 )
@@ -25,6 +26,7 @@ var storeKinds = []struct {
 	open func(tb testing.TB) models.Store
 }{
 	{"sqlite", MustSQLite},
+	{"memory", func(testing.TB) models.Store { return memstore.New() }},
 }
 
 // MustSQLite opens a store on a fresh SQLite file.
