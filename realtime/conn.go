@@ -116,6 +116,9 @@ func (c *Conn) forceClose() {
 // writeLoop is the connection's only writer of data frames.
 func (c *Conn) writeLoop() {
 	defer func() {
+		// From now on Send refuses frames instead of queueing them for a
+		// writer that is gone.
+		c.closeOnce.Do(func() { close(c.closing) })
 		c.hub.writerExited(c)
 		close(c.done)
 	}()

@@ -130,8 +130,11 @@ func NewHub(o Options) *Hub {
 
 // Register adds a connection for id on socket s and starts its writer; from
 // then on Deliver reaches it. The caller must call Unregister exactly when it
-// stops using s (typically deferred right after Register). After Shutdown,
-// Register still returns a Conn, but one that is already closing with 1001.
+// stops using s (typically deferred right after Register), and must not
+// write to s itself meanwhile: frames go through Conn.Send, closes through
+// Conn.Close. Kinds other than KindAgent are indexed as visitors. After
+// Shutdown, Register still returns a Conn, but one that is already closing
+// with 1001.
 func (h *Hub) Register(id Identity, s Socket) *Conn {
 	c := &Conn{
 		hub:     h,

@@ -630,3 +630,16 @@ wait:
 		t.Fatal("Run did not return after ctx was cancelled")
 	}
 }
+
+func TestSendAfterWriterStopped(t *testing.T) {
+	hub := MustNewHub(t, realtime.Options{SendQueue: 2})
+	ts := MustServe(t, hub, nil)
+	c := ts.MustDial(t, visitor("V"), 0)
+	c.ws.Close()
+	<-c.conn.Done()
+	for i := range 5 {
+		if c.conn.Send([]byte("late")) {
+			t.Fatalf("Send %d after the writer stopped returned true", i)
+		}
+	}
+}
