@@ -58,10 +58,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 		dialector = postgres.Open(dsn)
 	default:
 		path := strings.TrimPrefix(dsn, "sqlite:")
-		path = strings.TrimPrefix(path, "//") // tolerate sqlite:///abs/path
-		if strings.HasPrefix(dsn, "sqlite:///") {
-			path = "/" + path
-		}
+		path = strings.TrimPrefix(path, "//") // sqlite:///abs/path is /abs/path
 		if path == "" {
 			return nil, models.Errorf(models.EINVALID, "sqlite database path is empty")
 		}

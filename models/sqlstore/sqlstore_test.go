@@ -32,6 +32,7 @@ func TestOpenSQLiteCreatesFolderAndBarePath(t *testing.T) {
 	for _, dsn := range []string{
 		filepath.Join(t.TempDir(), "a", "b", "bare.db"),
 		"sqlite:" + filepath.Join(t.TempDir(), "nested", "prefixed.db"),
+		"sqlite://" + filepath.Join(t.TempDir(), "url", "style.db"),
 	} {
 		s, err := sqlstore.Open(t.Context(), dsn, nil)
 		if err != nil {
