@@ -345,6 +345,7 @@ func (s *Server) agentSocket() fiber.Handler {
 		k.conn = s.Hub.Register(realtime.Identity{Kind: realtime.KindAgent, ID: a.ID, Admin: a.Role == models.RoleAdmin}, ws.Conn)
 		defer s.Hub.Unregister(k.conn)
 
+		agentID := a.ID
 		sess := &agentSession{}
 		sess.set(claims.ExpiresAt, claims.TokenVersion)
 		stop := make(chan struct{})
@@ -352,7 +353,7 @@ func (s *Server) agentSocket() fiber.Handler {
 		watch.Add(1)
 		go func() {
 			defer watch.Done()
-			s.watchAgent(ctx, k.conn, a.ID, sess, stop)
+			s.watchAgent(ctx, k.conn, agentID, sess, stop)
 		}()
 		defer func() { close(stop); watch.Wait() }()
 

@@ -54,7 +54,8 @@ type RefreshTokenStore interface {
 	// is empty.
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	// RotateRefreshToken consumes the token with oldHash and stores next in
-	// the same family, atomically, returning the consumed token. It returns
+	// the same family, atomically, returning the consumed token. next's
+	// AgentID and TokenVersion, when zero, are copied from the consumed token. It returns
 	// EUNAUTHORIZED when oldHash is unknown, expired at now, or revoked. When
 	// oldHash was already used it revokes the whole family — whoever holds
 	// either copy loses it — and returns EUNAUTHORIZED; of many concurrent

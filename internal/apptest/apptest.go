@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/kefu-chat/kefu/config"
 	"github.com/kefu-chat/kefu/frontend"
-	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/internal/app"
 	"github.com/kefu-chat/kefu/models"
 )
@@ -33,6 +34,13 @@ type Options struct {
 	// Log, when true, writes the server's log to the test log.
 	Log bool
 }
+
+// The admin every test server starts with (so that the first-start admin,
+// with its slow production-cost hash, is not made for every test).
+const (
+	AdminEmail    = "admin@kefu.local"
+	AdminPassword = "apptest-admin-password"
+)
 
 // Server is a running Kefu.
 type Server struct {
@@ -72,6 +80,7 @@ func Start(t testing.TB, o Options) *Server {
 		t.Fatalf("config: %v", err)
 	}
 	s := &Server{URL: "http://" + cfg.Addr, WSURL: "ws://" + cfg.Addr, Addr: cfg.Addr, Config: cfg}
+	seedAdmin(t, cfg)
 	s.start(t, ln, o.Log)
 	t.Cleanup(func() { s.Stop(t) })
 	return s
@@ -137,15 +146,41 @@ func (s *Server) Restart(t testing.TB) {
 // CreateAgent stores an agent with the given password.
 func (s *Server) CreateAgent(t testing.TB, email, name string, role models.Role, password string) *models.Agent {
 	t.Helper()
-	hash, err := auth.HashPassword(password)
-	if err != nil {
-		t.Fatalf("hashing password: %v", err)
-	}
-	a := &models.Agent{Email: email, Name: name, Role: role, PasswordHash: hash}
+	a := &models.Agent{Email: email, Name: name, Role: role, PasswordHash: FastHash(t, password)}
 	if err := s.Store.CreateAgent(context.Background(), a); err != nil {
 		t.Fatalf("creating agent %s: %v", email, err)
 	}
 	return a
+}
+
+// FastHash is a bcrypt hash at the lowest cost: it checks like any other,
+// and keeps tests that log in many times from spending minutes under -race.
+// Production hashes (auth.HashPassword) use cost 12.
+func FastHash(t testing.TB, password string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatalf("hashing password: %v", err)
+	}
+	return string(h)
+}
+
+// seedAdmin stores the first admin, unless the data folder has one.
+func seedAdmin(t testing.TB, cfg config.Config) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := app.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("opening store: %v", err)
+	}
+	defer store.Close()
+	if n, err := store.CountAdmins(ctx); err != nil || n > 0 {
+		return
+	}
+	a := &models.Agent{Email: AdminEmail, Name: "Admin", Role: models.RoleAdmin, PasswordHash: FastHash(t, AdminPassword)}
+	if err := store.CreateAgent(ctx, a); err != nil {
+		t.Fatalf("creating admin: %v", err)
+	}
 }
 
 type testWriter struct{ t testing.TB }

@@ -340,6 +340,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *mo
 	if n.AgentID == "" {
 		n.AgentID = old.AgentID
 	}
+	if n.TokenVersion == 0 {
+		n.TokenVersion = old.TokenVersion
+	}
 	if err := prepareToken(&n, now); err != nil {
 		return nil, err
 	}

@@ -268,10 +268,15 @@ func testRefreshRotation(t *testing.T, s models.Store) {
 		t.Errorf("next token's family = %q, want %q", third.FamilyID, first.FamilyID)
 	}
 	// The newest token works (and proves the family was carried along).
-	fourth, _ := newToken(a.ID, At(9000_000))
+	// Its agent and token version are left zero: they must be inherited.
+	fourth := &models.RefreshToken{TokenHash: RandomHex(32), ExpiresAt: At(9000_000)}
 	used, err = s.RotateRefreshToken(ctx, h3, fourth, At(3000))
 	if err != nil {
 		t.Fatalf("third rotation: %v", err)
+	}
+	if fourth.AgentID != a.ID || fourth.TokenVersion != used.TokenVersion || fourth.TokenVersion == 0 {
+		t.Errorf("next token has agent %q version %d, want them copied from the consumed token (%q, %d)",
+			fourth.AgentID, fourth.TokenVersion, a.ID, used.TokenVersion)
 	}
 	if used.FamilyID != first.FamilyID {
 		t.Errorf("third token family = %q, want %q", used.FamilyID, first.FamilyID)
