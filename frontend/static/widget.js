@@ -278,7 +278,7 @@
   }
 
   function submit(text) {
-    const body = text.replace(/\s+$/, "");
+    const body = text.replace(/^\s*\n|\s+$/g, ""); // drop blank first lines and trailing space
     if (!body.trim()) return;
     const p = { client_id: uuid(), body, created_at: new Date().toISOString() };
     st.pending.push(p);
