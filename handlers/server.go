@@ -48,6 +48,9 @@ type Server struct {
 	ownOrigin   string
 	shopOrigins map[string]bool
 	secure      bool
+
+	visitorFrames map[string]visitorFrameHandler
+	agentFrames   map[string]agentFrameHandler
 }
 
 // New builds the app with every route.
@@ -76,6 +79,7 @@ func New(d Deps) (*Server, error) {
 		// reads it through clientIP (issue #7 adds trusted proxies).
 		EnableTrustedProxyCheck: false,
 	})
+	s.registerFrames()
 	s.routes()
 	return s, nil
 }
@@ -115,8 +119,8 @@ func (s *Server) routes() {
 	admin.Post("/:id/reset-password", s.resetPassword)
 	api.Use(func(c *fiber.Ctx) error { return models.Errorf(models.ENOTFOUND, "no such API endpoint") })
 
-	app.Get("/ws/visitor", s.visitorUpgrade, s.visitorSocket())
-	app.Get("/ws/agent", s.agentUpgrade, s.agentSocket())
+	app.Get("/ws/visitor", s.visitorUpgrade, s.serveVisitor())
+	app.Get("/ws/agent", s.agentUpgrade, s.serveAgent())
 
 	if s.Static != nil {
 		app.Get("/console", func(c *fiber.Ctx) error { return c.Redirect("/console/", http.StatusMovedPermanently) })

@@ -218,8 +218,8 @@ func ref(f wire.ClientFrame) string {
 	return f.Type
 }
 
-// visitorSocket serves a shopper's widget.
-func (s *Server) visitorSocket() fiber.Handler {
+// serveVisitor serves a shopper's widget.
+func (s *Server) serveVisitor() fiber.Handler {
 	return s.wsConfig(func(ws *websocket.Conn) {
 		ctx := context.Background()
 		k := s.newSocket(ws)
@@ -258,6 +258,7 @@ func (s *Server) visitorSocket() fiber.Handler {
 		pongWait := 2*s.Config.PingInterval + s.Config.WriteTimeout
 		_ = ws.SetReadDeadline(time.Now().Add(pongWait))
 
+		vs := &visitorSocket{socket: k, visitor: v}
 		for {
 			data, ok := k.read()
 			if !ok {
@@ -268,29 +269,13 @@ func (s *Server) visitorSocket() fiber.Handler {
 				k.sendError(err, "")
 				continue
 			}
-			switch f.Type {
-			case wire.TypeSend:
-				ack, err := s.Chat.SendVisitorMessage(ctx, v, f.ConversationID, f.ClientID, f.Body)
-				if err != nil {
-					k.sendError(err, ref(f))
-					continue
-				}
-				k.send(ack)
-			case wire.TypeSync:
-				page, err := s.Chat.VisitorSync(ctx, v, f.ConversationID, f.AfterSeq, f.Limit)
-				if err != nil {
-					k.sendError(err, ref(f))
-					continue
-				}
-				k.send(page)
-			case wire.TypeResolve:
-				if err := s.Chat.VisitorResolve(ctx, v, f.ConversationID); err != nil {
-					k.sendError(err, ref(f))
-				}
-			case wire.TypeHello:
-				k.sendError(models.Errorf(models.EINVALID, "hello was already sent"), f.Type)
-			default:
+			h, ok := s.visitorFrames[f.Type]
+			if !ok {
 				k.sendError(models.Errorf(models.EINVALID, "unknown frame type %q", clip(f.Type, 32)), clip(f.Type, 32))
+				continue
+			}
+			if err := h(ctx, vs, f); err != nil {
+				k.sendError(err, ref(f))
 			}
 		}
 	})
@@ -335,8 +320,8 @@ func (a *agentSession) get() (time.Time, int) {
 	return a.expiresAt, a.version
 }
 
-// agentSocket serves an agent's console.
-func (s *Server) agentSocket() fiber.Handler {
+// serveAgent serves an agent's console.
+func (s *Server) serveAgent() fiber.Handler {
 	return s.wsConfig(func(ws *websocket.Conn) {
 		ctx := context.Background()
 		a := ws.Locals(localAgent).(*models.Agent)
@@ -359,6 +344,7 @@ func (s *Server) agentSocket() fiber.Handler {
 
 		p := s.Dispatcher.AgentConnected(a.ID)
 		defer s.Dispatcher.AgentDisconnected(a.ID)
+		as := &agentSocket{socket: k, agent: a, session: sess}
 		welcome, err := s.Chat.AgentWelcome(ctx, a, string(p.Status))
 		if err != nil {
 			k.sendError(err, "welcome")
@@ -381,36 +367,20 @@ func (s *Server) agentSocket() fiber.Handler {
 			}
 			// Act on the agent as stored now: a role or name change made
 			// while the socket is open applies at once.
-			if fresh, err := s.Store.Agent(ctx, a.ID); err == nil {
-				a = fresh
+			if fresh, err := s.Store.Agent(ctx, agentID); err == nil {
+				if _, version := sess.get(); fresh.Disabled || fresh.TokenVersion != version {
+					k.close(wire.CloseRevoked, "session revoked")
+					continue
+				}
+				as.agent = fresh
 			}
-			switch f.Type {
-			case wire.TypeSend:
-				ack, err := s.Chat.SendAgentMessage(ctx, a, f.ConversationID, f.ClientID, f.Body)
-				if err != nil {
-					k.sendError(err, ref(f))
-					continue
-				}
-				k.send(ack)
-			case wire.TypeSync:
-				page, err := s.Chat.AgentSync(ctx, a, f.ConversationID, f.AfterSeq, f.Limit)
-				if err != nil {
-					k.sendError(err, ref(f))
-					continue
-				}
-				k.send(page)
-			case wire.TypeResolve:
-				if _, err := s.Chat.Resolve(ctx, a, f.ConversationID); err != nil {
-					k.sendError(err, ref(f))
-				}
-			case wire.TypeStatus:
-				if err := s.setStatus(ctx, a.ID, f.Status); err != nil {
-					k.sendError(err, f.Type)
-				}
-			case wire.TypeAuth:
-				s.reauth(k, a.ID, sess, f.Token)
-			default:
+			h, ok := s.agentFrames[f.Type]
+			if !ok {
 				k.sendError(models.Errorf(models.EINVALID, "unknown frame type %q", clip(f.Type, 32)), clip(f.Type, 32))
+				continue
+			}
+			if err := h(ctx, as, f); err != nil {
+				k.sendError(err, ref(f))
 			}
 		}
 	})
@@ -429,24 +399,25 @@ func (s *Server) setStatus(ctx context.Context, agentID, status string) error {
 }
 
 // reauth moves an open socket onto a fresh access token of the same agent.
-func (s *Server) reauth(k *socket, agentID string, sess *agentSession, token string) {
+func (s *Server) reauth(ctx context.Context, as *agentSocket, token string) error {
 	claims, err := s.Issuer.VerifyAccess(token)
-	if err == nil && claims.AgentID != agentID {
-		err = models.Errorf(models.EUNAUTHORIZED, "the token belongs to another agent")
-	}
-	if err == nil {
-		var a *models.Agent
-		if a, err = s.Store.Agent(context.Background(), agentID); err == nil {
-			err = auth.CheckAgent(claims, a)
-		}
-	}
 	if err != nil {
-		k.sendError(err, wire.TypeAuth)
-		return
+		return err
 	}
-	sess.set(claims.ExpiresAt, claims.TokenVersion)
+	if claims.AgentID != as.agent.ID {
+		return models.Errorf(models.EUNAUTHORIZED, "the token belongs to another agent")
+	}
+	a, err := s.Store.Agent(ctx, as.agent.ID)
+	if err != nil {
+		return err
+	}
+	if err := auth.CheckAgent(claims, a); err != nil {
+		return err
+	}
+	as.session.set(claims.ExpiresAt, claims.TokenVersion)
 	exp := claims.ExpiresAt
-	k.send(wire.ServerFrame{Type: wire.TypeAuthOK, ExpiresAt: &exp})
+	as.send(wire.ServerFrame{Type: wire.TypeAuthOK, ExpiresAt: &exp})
+	return nil
 }
 
 // watchAgent closes the socket when its token expires (4401) or the agent's
