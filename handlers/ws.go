@@ -105,6 +105,9 @@ type socket struct {
 	tokens  float64
 	last    time.Time
 	closing bool
+	// helloBy, while set, is when the hello must have arrived: frames
+	// before it do not extend the read deadline.
+	helloBy time.Time
 }
 
 func (s *Server) newSocket(ws *websocket.Conn) *socket {
@@ -124,8 +127,10 @@ func (k *socket) read() (data []byte, ok bool) {
 		if err != nil {
 			return nil, false
 		}
-		pongWait := 2*k.s.Config.PingInterval + k.s.Config.WriteTimeout
-		_ = k.ws.SetReadDeadline(time.Now().Add(pongWait))
+		if k.helloBy.IsZero() {
+			pongWait := 2*k.s.Config.PingInterval + k.s.Config.WriteTimeout
+			_ = k.ws.SetReadDeadline(time.Now().Add(pongWait))
+		}
 		if k.closing {
 			continue // wait for the peer to answer our close frame
 		}
@@ -223,7 +228,9 @@ func (s *Server) serveVisitor() fiber.Handler {
 	return s.wsConfig(func(ws *websocket.Conn) {
 		ctx := context.Background()
 		k := s.newSocket(ws)
-		_ = ws.SetReadDeadline(time.Now().Add(s.Config.HelloTimeout))
+		k.helloBy = time.Now().Add(s.Config.HelloTimeout)
+		_ = ws.SetReadDeadline(k.helloBy)
+		ws.SetPongHandler(nil) // pongs must not extend the hello deadline either
 		ua, _ := ws.Locals(localUserAgent).(string)
 
 		var v *models.Visitor
@@ -255,8 +262,10 @@ func (s *Server) serveVisitor() fiber.Handler {
 			k.conn.SetAttrs(info.PageURL, info.Lang)
 			k.send(welcome)
 		}
+		k.helloBy = time.Time{}
 		pongWait := 2*s.Config.PingInterval + s.Config.WriteTimeout
 		_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+		ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(pongWait)) })
 
 		vs := &visitorSocket{socket: k, visitor: v}
 		for {
