@@ -28,6 +28,17 @@ type Config struct {
 	AllowedOrigins []string // KEFU_ALLOWED_ORIGINS: shop origins whose pages may open the widget socket
 	TrustedProxies []string // KEFU_TRUSTED_PROXIES: proxies whose X-Forwarded-For is believed
 
+	// Abuse limits (docs/security.md). Per-IP limits of 0 are off.
+	FramesPerSecond        int      // KEFU_FRAMES_PER_SECOND: steady websocket frames per connection (over it: close 1008)
+	FrameBurst             int      // KEFU_FRAME_BURST: websocket frames a connection may send at once
+	ConnectionsPerMinute   int      // KEFU_CONNECTIONS_PER_MINUTE: new websocket connections per IP (over it: 429)
+	ConversationsPerHour   int      // KEFU_CONVERSATIONS_PER_HOUR: new conversations per IP
+	LoginFailuresPerIP     int      // KEFU_LOGIN_FAILURES_PER_IP: failed logins per IP per 15 minutes (over it: 429)
+	LoginFailuresFree      int      // KEFU_LOGIN_FAILURES_FREE: failed logins per account before backoff (1s, doubling to 15m)
+	RateLimitExempt        []string // KEFU_RATE_LIMIT_EXEMPT: IPs or CIDRs the per-IP limits skip (load tests from one address)
+	IdentitySecret         string   // KEFU_IDENTITY_SECRET: shared with the shop's backend to sign customers' identities
+	IdentitySecretPrevious string   // KEFU_IDENTITY_SECRET_PREVIOUS: still accepted while the shop switches to a new secret
+
 	AccessTTL  time.Duration // KEFU_ACCESS_TTL: lifetime of an access token (at most 15m)
 	RefreshTTL time.Duration // KEFU_REFRESH_TTL: lifetime of a refresh token
 
@@ -65,8 +76,16 @@ func Default() Config {
 		WriteTimeout:    10 * time.Second,
 		HelloTimeout:    10 * time.Second,
 		RevalidateEvery: 5 * time.Second,
-		LogLevel:        "info",
-		LogFormat:       "text",
+
+		FramesPerSecond:      20,
+		FrameBurst:           40,
+		ConnectionsPerMinute: 120,
+		ConversationsPerHour: 60,
+		LoginFailuresPerIP:   30,
+		LoginFailuresFree:    5,
+
+		LogLevel:  "info",
+		LogFormat: "text",
 	}
 }
 
@@ -154,6 +173,35 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: must be more than 0", name))
 		}
 	}
+	nonNegative := map[string]int{"connections-per-minute": c.ConnectionsPerMinute, "conversations-per-hour": c.ConversationsPerHour,
+		"login-failures-per-ip": c.LoginFailuresPerIP, "login-failures-free": c.LoginFailuresFree}
+	for name, v := range nonNegative {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must be 0 (off) or more", name))
+		}
+	}
+	if c.FramesPerSecond <= 0 || c.FrameBurst < 1 {
+		errs = append(errs, errors.New("frames-per-second and frame-burst: must be more than 0"))
+	}
+	for _, e := range c.RateLimitExempt {
+		if net.ParseIP(e) == nil {
+			if _, _, err := net.ParseCIDR(e); err != nil {
+				errs = append(errs, fmt.Errorf("rate-limit-exempt: %q is not an IP address or CIDR", e))
+			}
+		}
+	}
+	for _, e := range c.TrustedProxies {
+		if net.ParseIP(e) == nil {
+			if _, _, err := net.ParseCIDR(e); err != nil {
+				errs = append(errs, fmt.Errorf("trusted-proxies: %q is not an IP address or CIDR", e))
+			}
+		}
+	}
+	for name, v := range map[string]string{"identity-secret": c.IdentitySecret, "identity-secret-previous": c.IdentitySecretPrevious} {
+		if v != "" && len(v) < 16 {
+			errs = append(errs, fmt.Errorf("%s: must be at least 16 characters", name))
+		}
+	}
 	if c.MaxMessageBytes > c.MaxFrameBytes {
 		errs = append(errs, errors.New("max-message-bytes: must not exceed max-frame-bytes"))
 	}
@@ -191,6 +239,15 @@ func (c *Config) settings() []setting {
 		{"jwt-key", "HMAC key for access tokens, 32+ characters (default: generated once in the data folder)", (*stringValue)(&c.JWTKey)},
 		{"allowed-origins", "comma-separated shop origins allowed to embed the widget (default: Kefu's own)", (*listValue)(&c.AllowedOrigins)},
 		{"trusted-proxies", "comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed", (*listValue)(&c.TrustedProxies)},
+		{"frames-per-second", "steady websocket frames per second per connection; over it the socket closes with 1008", (*intValue)(&c.FramesPerSecond)},
+		{"frame-burst", "websocket frames a connection may send at once before frames-per-second applies", (*intValue)(&c.FrameBurst)},
+		{"connections-per-minute", "new websocket connections per client IP per minute, 0 for no limit", (*intValue)(&c.ConnectionsPerMinute)},
+		{"conversations-per-hour", "new conversations per client IP per hour, 0 for no limit", (*intValue)(&c.ConversationsPerHour)},
+		{"login-failures-per-ip", "failed logins per client IP per 15 minutes, 0 for no limit", (*intValue)(&c.LoginFailuresPerIP)},
+		{"login-failures-free", "failed logins per account before each further attempt waits (1s, doubling to 15m), 0 for no backoff", (*intValue)(&c.LoginFailuresFree)},
+		{"rate-limit-exempt", "comma-separated IPs or CIDRs the per-IP limits skip, e.g. a load-test machine", (*listValue)(&c.RateLimitExempt)},
+		{"identity-secret", "secret shared with the shop's backend for signed customer identities (16+ characters)", (*stringValue)(&c.IdentitySecret)},
+		{"identity-secret-previous", "the previous identity secret, still accepted during a rotation", (*stringValue)(&c.IdentitySecretPrevious)},
 		{"access-ttl", "lifetime of an access token, at most 15m", (*durationValue)(&c.AccessTTL)},
 		{"refresh-ttl", "lifetime of a refresh token", (*durationValue)(&c.RefreshTTL)},
 		{"default-max-chats", "concurrent conversations per agent, for agents without their own cap", (*intValue)(&c.DefaultMaxChats)},
