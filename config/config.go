@@ -33,7 +33,7 @@ type Config struct {
 	FrameBurst             int      // KEFU_FRAME_BURST: websocket frames a connection may send at once
 	ConnectionsPerMinute   int      // KEFU_CONNECTIONS_PER_MINUTE: new websocket connections per IP (over it: 429)
 	ConversationsPerHour   int      // KEFU_CONVERSATIONS_PER_HOUR: new conversations per IP
-	LoginFailuresPerIP     int      // KEFU_LOGIN_FAILURES_PER_IP: failed logins per IP per 15 minutes (over it: 429)
+	LoginAttemptsPerIP     int      // KEFU_LOGIN_ATTEMPTS_PER_IP: login attempts per IP per 15 minutes (over it: 429)
 	LoginFailuresFree      int      // KEFU_LOGIN_FAILURES_FREE: failed logins per account before backoff (1s, doubling to 15m)
 	RateLimitExempt        []string // KEFU_RATE_LIMIT_EXEMPT: IPs or CIDRs the per-IP limits skip (load tests from one address)
 	IdentitySecret         string   // KEFU_IDENTITY_SECRET: shared with the shop's backend to sign customers' identities
@@ -81,7 +81,7 @@ func Default() Config {
 		FrameBurst:           40,
 		ConnectionsPerMinute: 120,
 		ConversationsPerHour: 60,
-		LoginFailuresPerIP:   30,
+		LoginAttemptsPerIP:   60,
 		LoginFailuresFree:    5,
 
 		LogLevel:  "info",
@@ -174,7 +174,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	nonNegative := map[string]int{"connections-per-minute": c.ConnectionsPerMinute, "conversations-per-hour": c.ConversationsPerHour,
-		"login-failures-per-ip": c.LoginFailuresPerIP, "login-failures-free": c.LoginFailuresFree}
+		"login-attempts-per-ip": c.LoginAttemptsPerIP, "login-failures-free": c.LoginFailuresFree}
 	for name, v := range nonNegative {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s: must be 0 (off) or more", name))
@@ -243,7 +243,7 @@ func (c *Config) settings() []setting {
 		{"frame-burst", "websocket frames a connection may send at once before frames-per-second applies", (*intValue)(&c.FrameBurst)},
 		{"connections-per-minute", "new websocket connections per client IP per minute, 0 for no limit", (*intValue)(&c.ConnectionsPerMinute)},
 		{"conversations-per-hour", "new conversations per client IP per hour, 0 for no limit", (*intValue)(&c.ConversationsPerHour)},
-		{"login-failures-per-ip", "failed logins per client IP per 15 minutes, 0 for no limit", (*intValue)(&c.LoginFailuresPerIP)},
+		{"login-attempts-per-ip", "login attempts per client IP per 15 minutes, 0 for no limit", (*intValue)(&c.LoginAttemptsPerIP)},
 		{"login-failures-free", "failed logins per account before each further attempt waits (1s, doubling to 15m), 0 for no backoff", (*intValue)(&c.LoginFailuresFree)},
 		{"rate-limit-exempt", "comma-separated IPs or CIDRs the per-IP limits skip, e.g. a load-test machine", (*listValue)(&c.RateLimitExempt)},
 		{"identity-secret", "secret shared with the shop's backend for signed customer identities (16+ characters)", (*stringValue)(&c.IdentitySecret)},
