@@ -20,6 +20,7 @@ type Store interface {
 	RefreshTokenStore
 	VisitorStore
 	ConversationStore
+	RoutingStore
 	// Ping reports whether the database answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -41,14 +41,13 @@ func (s *Store) appendTo(c *models.Conversation, kind models.SenderKind, senderI
 	return models.SendResult{Message: copyMsg(m), Conversation: copyConv(c)}
 }
 
+// openOf returns the visitor's open conversation, through the index.
 func (s *Store) openOf(visitorID string) *models.Conversation {
-	var found *models.Conversation
-	for _, c := range s.conversations {
-		if c.VisitorID == visitorID && c.Status.Open() && (found == nil || c.CreatedAt.After(found.CreatedAt)) {
-			found = c
-		}
+	c, ok := s.conversations[s.openByVisitor[visitorID]]
+	if !ok || !c.Status.Open() {
+		return nil
 	}
-	return found
+	return c
 }
 
 // SendVisitorMessage appends a shopper's message to their open conversation
@@ -81,6 +80,7 @@ func (s *Store) SendVisitorMessage(ctx context.Context, m models.VisitorMessage)
 			Status: models.StatusQueued, QueuedAt: now, LastMessageAt: now, CreatedAt: now, UpdatedAt: now,
 		}
 		s.conversations[c.ID] = c
+		s.openByVisitor[c.VisitorID] = c.ID
 		opened = true
 	}
 	res := s.appendTo(c, models.SenderVisitor, m.VisitorID, m.ClientID, m.Body, now)
@@ -314,6 +314,9 @@ func (s *Store) ResolveConversation(ctx context.Context, conversationID string, 
 		s.release(*c.AgentID)
 	}
 	c.Status, c.ResolvedAt, c.UpdatedAt = models.StatusResolved, utcPtr(now), now
+	if s.openByVisitor[c.VisitorID] == c.ID {
+		delete(s.openByVisitor, c.VisitorID)
+	}
 	return copyConv(c), nil
 }
 

@@ -35,6 +35,12 @@ type Store struct {
 	messages      map[string][]*models.Message // by conversation, in Seq order
 	bySender      map[senderKey]*models.Message
 	assignments   map[string][]*models.AssignmentRecord
+	anns          *announcements // announcements.go
+	// Indexes, so that a store with many thousands of shoppers does not scan
+	// them all on every hello and first message.
+	visitorByToken map[string]string // token hash → visitor id
+	openByVisitor  map[string]string // visitor id → their open conversation's id
+	rs             *routingState     // departments, transfers (routing.go)
 }
 
 type senderKey struct{ sender, client string }
@@ -49,6 +55,9 @@ func New() *Store {
 		messages:      map[string][]*models.Message{},
 		bySender:      map[senderKey]*models.Message{},
 		assignments:   map[string][]*models.AssignmentRecord{},
+
+		visitorByToken: map[string]string{},
+		openByVisitor:  map[string]string{},
 	}
 }
 
@@ -386,10 +395,8 @@ func (s *Store) CreateVisitor(ctx context.Context, v *models.Visitor) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	for _, x := range s.visitors {
-		if x.TokenHash == v.TokenHash {
-			return models.Errorf(models.ECONFLICT, "visitor token exists")
-		}
+	if _, ok := s.visitorByToken[v.TokenHash]; ok {
+		return models.Errorf(models.ECONFLICT, "visitor token exists")
 	}
 	if v.ID == "" {
 		v.ID = uuid.NewString()
@@ -405,6 +412,7 @@ func (s *Store) CreateVisitor(ctx context.Context, v *models.Visitor) error {
 	}
 	v.CreatedAt, v.LastSeenAt = v.CreatedAt.UTC(), v.LastSeenAt.UTC()
 	s.visitors[v.ID] = copyVisitor(v)
+	s.visitorByToken[v.TokenHash] = v.ID
 	return nil
 }
 
@@ -427,10 +435,8 @@ func (s *Store) VisitorByTokenHash(ctx context.Context, hash string) (*models.Vi
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	for _, v := range s.visitors {
-		if hash != "" && v.TokenHash == hash {
-			return copyVisitor(v), nil
-		}
+	if v, ok := s.visitors[s.visitorByToken[hash]]; ok && hash != "" {
+		return copyVisitor(v), nil
 	}
 	return nil, models.Errorf(models.ENOTFOUND, "visitor not found")
 }

@@ -102,10 +102,10 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 
 // tables are migrated in this order.
 func tables() []any {
-	return []any{
+	return append([]any{
 		&models.Agent{}, &models.RefreshToken{}, &models.Visitor{},
 		&models.Conversation{}, &message{}, &models.AssignmentRecord{},
-	}
+	}, routingTables()...)
 }
 
 func (s *Store) migrate(ctx context.Context) error {
