@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -35,6 +36,9 @@ type Deps struct {
 	// Static is the front end (widget, console, demo shop), served at /.
 	Static fs.FS
 	Logger *slog.Logger
+	// Limits are the per-IP and per-account counters; nil means in-memory
+	// ones with Config's rates (see limits.go).
+	Limits *Limits
 }
 
 // Server holds the Fiber app and what its handlers need.
@@ -48,6 +52,11 @@ type Server struct {
 	ownOrigin   string
 	shopOrigins map[string]bool
 	secure      bool
+	// trustedProxies and rateExempt come from KEFU_TRUSTED_PROXIES and
+	// KEFU_RATE_LIMIT_EXEMPT (limits.go); identitySecrets from
+	// KEFU_IDENTITY_SECRET(_PREVIOUS), current first.
+	trustedProxies, rateExempt []*net.IPNet
+	identitySecrets            [][]byte
 
 	visitorFrames map[string]visitorFrameHandler
 	agentFrames   map[string]agentFrameHandler
@@ -65,6 +74,7 @@ func New(d Deps) (*Server, error) {
 	s := &Server{Deps: d, log: d.Logger, publicURL: pu, ownOrigin: normalizeOrigin(d.Config.PublicURL),
 		shopOrigins: map[string]bool{}, secure: pu.Scheme == "https"}
 	s.shopOrigins[s.ownOrigin] = true
+	s.initLimits()
 	for _, o := range d.Config.AllowedOrigins {
 		s.shopOrigins[normalizeOrigin(o)] = true
 	}
