@@ -28,6 +28,9 @@ type wsClient struct {
 	frames chan wire.ServerFrame
 	raw    chan []byte
 	closed chan error // the read error (a *websocket.CloseError for a close frame)
+	// held are frames read while waiting for another kind: the next wait
+	// looks at them first, so no frame is lost to an earlier wait.
+	held []wire.ServerFrame
 }
 
 func dial(t testing.TB, url string, header http.Header) (*wsClient, *http.Response, error) {
@@ -92,6 +95,12 @@ func (c *wsClient) sendRaw(mt int, data []byte) {
 // next returns the next frame for which match is true, skipping others.
 func (c *wsClient) next(what string, match func(wire.ServerFrame) bool) wire.ServerFrame {
 	c.t.Helper()
+	for i, f := range c.held {
+		if match(f) {
+			c.held = append(c.held[:i:i], c.held[i+1:]...)
+			return f
+		}
+	}
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
@@ -102,6 +111,7 @@ func (c *wsClient) next(what string, match func(wire.ServerFrame) bool) wire.Ser
 			if match(f) {
 				return f
 			}
+			c.held = append(c.held, f)
 		case <-deadline:
 			c.t.Fatalf("waiting for %s: none within 10s", what)
 		}
