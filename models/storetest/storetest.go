@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) models.Store) {
 		{"ResolveConversation", testResolve},
 		{"ReturnsCopies", testCopies},
 	}
+	tests = append(tests, routingTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
