@@ -70,6 +70,9 @@ type Store interface {
 	AssignConversation(ctx context.Context, a models.Assignment) (*models.Conversation, error)
 	RequeueConversation(ctx context.Context, conversationID, fromAgentID string, now time.Time) (*models.Conversation, error)
 	Conversations(ctx context.Context, f models.ConversationFilter) ([]*models.Conversation, error)
+	Departments(ctx context.Context) ([]*models.Department, error)
+	Conversation(ctx context.Context, id string) (*models.Conversation, error)
+	Messages(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]*models.Message, error)
 }
 
 var _ Store = models.Store(nil)
@@ -86,8 +89,14 @@ type Options struct {
 	// Interval is how often Run makes a pass even when not kicked, as a
 	// safety net for changes made elsewhere (another instance); default 5s.
 	Interval time.Duration
-	// Strategy defaults to LeastBusy.
+	// Strategy is used for conversations without a department; it defaults
+	// to LeastBusy. Departments name their own (least-busy, round-robin or
+	// manual).
 	Strategy Strategy
+	// UnansweredAfter, when positive, requeues an assigned conversation
+	// whose agent has not written in it that long after the assignment, and
+	// offers it to another agent first; 0 turns the hand-off off.
+	UnansweredAfter time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -102,17 +111,25 @@ type Dispatcher struct {
 	interval time.Duration
 	strategy Strategy
 	log      *slog.Logger
+	unanswered time.Duration
 
 	kick chan struct{} // capacity 1: kicks coalesce
 
 	passMu     sync.Mutex // one pass at a time
 	lastQueue  []string   // IDs of the queue last reported; guarded by passMu
 	queueKnown bool       // whether lastQueue is what the Notifier last heard
+	passSeq    int        // counts assignments, for round-robin ties within a pass; passMu
+	// declined maps a conversation to the agent it was taken from for not
+	// answering, who gets it again only if nobody else can; passMu.
+	declined  map[string]string
+	lastCheck time.Time // the last unanswered check; passMu
 
 	mu        sync.Mutex // guards the fields below; never held during store calls
 	agents    map[string]*presence
 	expired   map[string]struct{} // agents whose grace ran out, for the next pass
 	closed    bool
+	fallback  Timer     // kicks when the next department fallback is due
+	fallAt    time.Time // when fallback fires
 	cancelRun context.CancelFunc
 	runDone   chan struct{}
 }
@@ -133,7 +150,8 @@ func New(store Store, n Notifier, o Options) *Dispatcher {
 	d := &Dispatcher{
 		store: store, notify: n,
 		clock: o.Clock, def: o.DefaultMaxChats, grace: o.GracePeriod,
-		interval: o.Interval, strategy: o.Strategy, log: o.Logger,
+		interval: o.Interval, strategy: o.Strategy, log: o.Logger, unanswered: o.UnansweredAfter,
+		declined: make(map[string]string),
 		kick:    make(chan struct{}, 1),
 		agents:  make(map[string]*presence),
 		expired: make(map[string]struct{}),
@@ -392,6 +410,10 @@ func (d *Dispatcher) Close() error {
 			p.timer = nil
 		}
 	}
+	if d.fallback != nil {
+		d.fallback.Stop()
+		d.fallback = nil
+	}
 	cancel, done := d.cancelRun, d.runDone
 	d.mu.Unlock()
 	if cancel != nil {
@@ -414,6 +436,9 @@ func (d *Dispatcher) Step(ctx context.Context) error {
 		return models.Errorf(models.EUNAVAILABLE, "dispatcher is closed")
 	}
 	if err := d.requeueExpired(ctx); err != nil {
+		return err
+	}
+	if err := d.requeueUnanswered(ctx); err != nil {
 		return err
 	}
 	queue, err := d.store.Queue(ctx)
@@ -545,13 +570,21 @@ type reason struct {
 	Skipped         []skip       `json:"skipped,omitempty"`
 	SkippedTotal    int          `json:"skipped_total,omitempty"`
 	Refused         []skip       `json:"refused,omitempty"`
+	// Department is the conversation's department; FellBack says its
+	// fallback wait was over, so agents outside it were candidates too.
+	Department string `json:"department,omitempty"`
+	FellBack   bool   `json:"fell_back,omitempty"`
+	// NotMembers counts online agents with room who were left out because
+	// they are not in the department.
+	NotMembers int `json:"not_members,omitempty"`
 }
 
 const reasonMax = 8
 
-func (d *Dispatcher) reason(chosen Candidate, cands []Candidate, skipped, refused []skip) string {
+func (d *Dispatcher) reason(strategy Strategy, dept *models.Department, fellBack bool, chosen Candidate, cands []Candidate, skipped, refused []skip) string {
 	r := reason{
-		Strategy:        d.strategy.Name(),
+		Strategy:        strategy.Name(),
+		FellBack:        fellBack,
 		Agent:           chosen.Agent.ID,
 		CandidatesTotal: len(cands),
 		SkippedTotal:    len(skipped),
@@ -567,9 +600,12 @@ func (d *Dispatcher) reason(chosen Candidate, cands []Candidate, skipped, refuse
 		}
 	}
 	r.Skipped = skipped[:min(len(skipped), reasonMax)]
+	if dept != nil {
+		r.Department = dept.ID
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
-		return `{"strategy":"` + d.strategy.Name() + `"}`
+		return `{"strategy":"` + strategy.Name() + `"}`
 	}
 	return string(b)
 }
@@ -612,11 +648,18 @@ func (d *Dispatcher) eligibleNow(agentID string) (bool, string) {
 }
 
 // assign hands queued conversations, in queue order, to candidates chosen
-// by the strategy, until the queue or the candidates' capacity runs out.
-// changed reports whether the queue changed (an assignment, or a
-// conversation someone else took).
+// by the strategy of each conversation's department, until the queue or the
+// candidates' capacity runs out. A conversation of a department is offered
+// only to its members until its fallback wait is over; a manual
+// department's conversations are never assigned here. changed reports
+// whether the queue changed (an assignment, or a conversation someone else
+// took).
 func (d *Dispatcher) assign(ctx context.Context, queue []*models.Conversation) (changed bool, err error) {
 	agents, err := d.store.Agents(ctx)
+	if err != nil {
+		return false, err
+	}
+	depts, err := d.departments(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -627,6 +670,8 @@ func (d *Dispatcher) assign(ctx context.Context, queue []*models.Conversation) (
 	}
 	d.mu.Unlock()
 	pool, skipped := candidates(agents, pres, d.def)
+	now := d.clock.Now()
+	var nextFallback time.Time
 
 	drop := func(id, why string) {
 		if i := slices.IndexFunc(pool, func(c Candidate) bool { return c.Agent.ID == id }); i >= 0 {
@@ -642,19 +687,25 @@ func (d *Dispatcher) assign(ctx context.Context, queue []*models.Conversation) (
 		if err := ctx.Err(); err != nil {
 			return changed, err
 		}
+		dept := deptOf(c, depts)
+		strategy := d.strategyFor(dept)
+		fellBack := dept != nil && dept.FallenBack(c.QueuedAt, now)
+		if strategy == nil {
+			continue // manual: agents take it themselves
+		}
 		var refused []skip
 	conversation:
 		for {
-			cands := pool
-			if len(refused) > 0 {
-				cands = slices.DeleteFunc(slices.Clone(pool), func(c Candidate) bool {
-					return slices.ContainsFunc(refused, func(s skip) bool { return s.ID == c.Agent.ID })
-				})
+			cands, notMembers := eligibleFor(pool, dept, fellBack, refused)
+			if declined, ok := d.declined[c.ID]; ok && len(cands) > 1 {
+				// It was taken from this agent for not answering: anyone
+				// else first.
+				cands = slices.DeleteFunc(cands, func(x Candidate) bool { return x.Agent.ID == declined })
 			}
 			if len(cands) == 0 {
 				break
 			}
-			i := d.strategy.Pick(c, cands)
+			i := strategy.Pick(c, cands)
 			if i < 0 || i >= len(cands) {
 				break
 			}
@@ -665,22 +716,29 @@ func (d *Dispatcher) assign(ctx context.Context, queue []*models.Conversation) (
 				continue
 			}
 			now := d.clock.Now()
+			why := d.reason(strategy, dept, fellBack, chosen, cands, skipped, refused)
+			if notMembers > 0 {
+				why = addNotMembers(why, notMembers)
+			}
 			ac, err := d.store.AssignConversation(ctx, models.Assignment{
 				ConversationID: c.ID,
 				AgentID:        id,
 				Capacity:       chosen.Capacity,
-				Strategy:       d.strategy.Name(),
-				Reason:         d.reason(chosen, cands, skipped, refused),
+				Strategy:       strategy.Name(),
+				Reason:         why,
 				Now:            now,
 			})
 			switch code := models.ErrorCode(err); code {
 			case "":
 				changed = true
+				delete(d.declined, c.ID)
+				d.passSeq++
 				j := slices.IndexFunc(pool, func(c Candidate) bool { return c.Agent.ID == id })
 				p := &pool[j]
 				p.Load++
 				p.Agent.OpenChats = p.Load
 				p.Agent.LastAssignedAt = &now
+				p.PassSeq = d.passSeq
 				agent := *p.Agent
 				if p.Load >= p.Capacity {
 					drop(id, "full")
@@ -710,7 +768,7 @@ func (d *Dispatcher) assign(ctx context.Context, queue []*models.Conversation) (
 					break conversation
 				}
 				j := slices.IndexFunc(pool, func(c Candidate) bool { return c.Agent.ID == id })
-				pool[j] = Candidate{Agent: fresh, Load: fresh.OpenChats, Capacity: fresh.Capacity(d.def)}
+				pool[j] = Candidate{Agent: fresh, Load: fresh.OpenChats, Capacity: fresh.Capacity(d.def), PassSeq: pool[j].PassSeq}
 				switch {
 				case fresh.Disabled:
 					drop(id, "disabled")
@@ -722,5 +780,15 @@ func (d *Dispatcher) assign(ctx context.Context, queue []*models.Conversation) (
 			}
 		}
 	}
+	// Conversations beyond where the pool ran out may also wait for a
+	// fallback: find the earliest, so that a pass runs when it is due.
+	for _, c := range queue {
+		if dept := deptOf(c, depts); dept != nil && dept.FallbackAfter > 0 && !dept.FallenBack(c.QueuedAt, now) {
+			if due := c.QueuedAt.Add(dept.FallbackAfter); nextFallback.IsZero() || due.Before(nextFallback) {
+				nextFallback = due
+			}
+		}
+	}
+	d.scheduleFallback(nextFallback)
 	return changed, nil
 }

@@ -15,6 +15,10 @@ type Candidate struct {
 	Load int
 	// Capacity is the agent's cap (Agent.Capacity with the server default).
 	Capacity int
+	// PassSeq orders the assignments made in this pass (0: none yet): the
+	// clock may read the same time for all of them, so round-robin breaks
+	// ties in LastAssignedAt with it.
+	PassSeq int
 }
 
 // Strategy chooses, among eligible candidates, the agent who gets a queued
