@@ -103,14 +103,14 @@ type Options struct {
 
 // Dispatcher assigns queued conversations to agents. Create it with New.
 type Dispatcher struct {
-	store    Store
-	notify   Notifier
-	clock    Clock
-	def      int
-	grace    time.Duration
-	interval time.Duration
-	strategy Strategy
-	log      *slog.Logger
+	store      Store
+	notify     Notifier
+	clock      Clock
+	def        int
+	grace      time.Duration
+	interval   time.Duration
+	strategy   Strategy
+	log        *slog.Logger
 	unanswered time.Duration
 
 	kick chan struct{} // capacity 1: kicks coalesce
@@ -152,9 +152,9 @@ func New(store Store, n Notifier, o Options) *Dispatcher {
 		clock: o.Clock, def: o.DefaultMaxChats, grace: o.GracePeriod,
 		interval: o.Interval, strategy: o.Strategy, log: o.Logger, unanswered: o.UnansweredAfter,
 		declined: make(map[string]string),
-		kick:    make(chan struct{}, 1),
-		agents:  make(map[string]*presence),
-		expired: make(map[string]struct{}),
+		kick:     make(chan struct{}, 1),
+		agents:   make(map[string]*presence),
+		expired:  make(map[string]struct{}),
 	}
 	if d.clock == nil {
 		d.clock = SystemClock{}
