@@ -21,6 +21,7 @@ type Store interface {
 	VisitorStore
 	ConversationStore
 	RoutingStore
+	AnnouncementStore
 	// Ping reports whether the database answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -105,6 +105,7 @@ func tables() []any {
 	return append([]any{
 		&models.Agent{}, &models.RefreshToken{}, &models.Visitor{},
 		&models.Conversation{}, &message{}, &models.AssignmentRecord{},
+		&models.Announcement{}, &models.AnnouncementSeen{},
 	}, routingTables()...)
 }
 

@@ -48,6 +48,10 @@ func Run(t *testing.T, open func(t *testing.T) models.Store) {
 		{"RequeueConversation", testRequeue},
 		{"ResolveConversation", testResolve},
 		{"ReturnsCopies", testCopies},
+		{"AnnouncementCreate", testAnnouncementCreate},
+		{"AnnouncementIdempotency", testAnnouncementIdempotency},
+		{"AnnouncementLifecycle", testAnnouncementLifecycle},
+		{"AnnouncementCounts", testAnnouncementCounts},
 	}
 	tests = append(tests, routingTests...)
 	for _, tt := range tests {
