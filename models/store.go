@@ -22,6 +22,8 @@ type Store interface {
 	ConversationStore
 	RoutingStore
 	AnnouncementStore
+	AttachmentStore
+	ReadStore
 	// Ping reports whether the database answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

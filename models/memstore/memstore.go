@@ -41,6 +41,7 @@ type Store struct {
 	visitorByToken map[string]string // token hash → visitor id
 	openByVisitor  map[string]string // visitor id → their open conversation's id
 	rs             *routingState     // departments, transfers (routing.go)
+	att            *attachmentState  // attachments.go
 }
 
 type senderKey struct{ sender, client string }

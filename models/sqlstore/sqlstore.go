@@ -106,6 +106,7 @@ func tables() []any {
 		&models.Agent{}, &models.RefreshToken{}, &models.Visitor{},
 		&models.Conversation{}, &message{}, &models.AssignmentRecord{},
 		&models.Announcement{}, &models.AnnouncementSeen{},
+		&models.Attachment{},
 	}, routingTables()...)
 }
 
