@@ -36,6 +36,10 @@ type Audience struct {
 	AllAgents   bool     `json:"all_agents,omitempty"`
 	Admins      bool     `json:"admins,omitempty"`
 	AllVisitors bool     `json:"all_visitors,omitempty"`
+	// Match, when set, narrows the visitor connections named above to those
+	// whose page and language (as reported at hello) it matches; agent
+	// connections are never filtered. Used to target announcements.
+	Match *Targeting `json:"match,omitempty"`
 }
 
 // Bus carries events between the parts of Kefu, and between Kefu instances

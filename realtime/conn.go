@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"
 )
 
@@ -54,6 +55,13 @@ func (c *Conn) Attrs() (pageURL, lang string) {
 	c.attrMu.RLock()
 	defer c.attrMu.RUnlock()
 	return c.pageURL, c.lang
+}
+
+// matches reports whether the connection's attributes satisfy t.
+func (c *Conn) matches(t *models.Targeting) bool {
+	c.attrMu.RLock()
+	defer c.attrMu.RUnlock()
+	return t.Matches(c.pageURL, c.lang)
 }
 
 // Send queues frame for the writer without blocking. It returns false if

@@ -74,6 +74,12 @@ type Options struct {
 	// connection is cut off because its queue was full. It runs on the
 	// goroutine that called Send or Deliver and must not block.
 	OnSlowClient func(Identity)
+	// OnDeliver, when set, is called (for metrics and delivery counts)
+	// after Deliver has queued an event's frame: conns is how many
+	// connections it was queued to, took how long resolving and queueing
+	// took. It runs on Deliver's goroutine (the bus handler) and must not
+	// block. It is not called for EventRevoke.
+	OnDeliver func(e models.Event, conns int, took time.Duration)
 }
 
 func (o Options) withDefaults() Options {
@@ -231,6 +237,7 @@ func (h *Hub) unindex(c *Conn) {
 // among them are closed with wire.CloseRevoked instead. Deliver never
 // blocks on a socket, so it is a suitable models.Bus handler.
 func (h *Hub) Deliver(e models.Event) {
+	start := time.Now()
 	conns := h.resolve(e.To)
 	if e.Type == models.EventRevoke {
 		for _, c := range conns {
@@ -247,13 +254,20 @@ func (h *Hub) Deliver(e models.Event) {
 		return
 	}
 	frame := []byte(e.Frame)
+	n := 0
 	for _, c := range conns {
-		c.Send(frame)
+		if c.Send(frame) {
+			n++
+		}
+	}
+	if f := h.opts.OnDeliver; f != nil {
+		f(e, n, time.Since(start))
 	}
 }
 
 // resolve collects the connections an audience names, each once. It holds
-// the read lock only while collecting.
+// the read lock only while collecting. Visitor connections are filtered by
+// to.Match, when set.
 func (h *Hub) resolve(to models.Audience) []*Conn {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -298,7 +312,9 @@ func (h *Hub) resolve(to models.Audience) []*Conn {
 		}
 		for _, set := range h.visitors {
 			for c := range set {
-				conns = append(conns, c)
+				if to.Match == nil || c.matches(to.Match) {
+					conns = append(conns, c)
+				}
 			}
 		}
 	} else {
@@ -314,7 +330,9 @@ func (h *Hub) resolve(to models.Audience) []*Conn {
 				seen[id] = true
 			}
 			for c := range h.visitors[id] {
-				conns = append(conns, c)
+				if to.Match == nil || c.matches(to.Match) {
+					conns = append(conns, c)
+				}
 			}
 		}
 	}
