@@ -23,6 +23,8 @@ const (
 	TypeSend    = "message" // both: a chat message (same name as the frame that delivers one)
 	TypeSync    = "sync"    // both: ask for messages after a sequence number
 	TypeResolve = "resolve" // both: close a conversation
+	TypeTyping  = "typing"  // both: the sender is typing (also the frame that delivers it)
+	TypeRead    = "read"    // both: the sender has read up to seq (also the frame that delivers it)
 )
 
 // Frame types the server sends.
@@ -53,6 +55,9 @@ type ClientFrame struct {
 	ClientID       string `json:"client_id,omitempty"`
 	Body           string `json:"body,omitempty"`
 
+	// read
+	Seq int64 `json:"seq,omitempty"`
+
 	// sync
 	AfterSeq int64 `json:"after_seq,omitempty"`
 	Limit    int   `json:"limit,omitempty"`
@@ -82,7 +87,11 @@ type ServerFrame struct {
 	ClientID       string `json:"client_id,omitempty"`
 	MessageID      string `json:"message_id,omitempty"`
 	ConversationID string `json:"conversation_id,omitempty"` // also messages
-	Seq            int64  `json:"seq,omitempty"`
+	Seq            int64  `json:"seq,omitempty"`             // also read
+
+	// typing, read: who is typing or has read
+	SenderKind models.SenderKind `json:"sender_kind,omitempty"`
+	SenderName string            `json:"sender_name,omitempty"`
 
 	// message
 	Message *MessageView `json:"message,omitempty"`
@@ -119,6 +128,19 @@ type MessageView struct {
 	ClientID       string            `json:"client_id,omitempty"`
 	Body           string            `json:"body"`
 	CreatedAt      time.Time         `json:"created_at"`
+	// Attachment is set when the message carries a file.
+	Attachment *AttachmentView `json:"attachment,omitempty"`
+}
+
+// AttachmentView is a file as clients see it. URL is a signed link that
+// works without credentials until it expires (docs/api.md); Type is what
+// the server detected from the bytes, never what the uploader declared.
+type AttachmentView struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+	Size int64  `json:"size"`
+	URL  string `json:"url"`
 }
 
 // ConversationView is a conversation as clients see it. Visitors get the
