@@ -11,6 +11,9 @@ import (
 // VisitorInfo is what the widget reports about the shopper's browser.
 type VisitorInfo struct {
 	PageURL, PageTitle, Lang, UserAgent string
+	// Identity, when not nil, is a customer identity the caller verified
+	// (auth.VerifyIdentity): it is stored on the visitor as verified.
+	Identity *auth.Identity
 }
 
 // Hello identifies the shopper holding token, or makes a new visitor when the
@@ -30,6 +33,9 @@ func (s *Service) Hello(ctx context.Context, token string, info VisitorInfo) (*m
 			return nil, wire.ServerFrame{}, err
 		}
 	}
+	if id := info.Identity; v != nil && id != nil && v.Verified && v.ExternalID != id.ID {
+		v = nil // another customer on the same browser: never show them the last one's chats
+	}
 	now := s.now()
 	if v == nil {
 		var hash string
@@ -42,6 +48,15 @@ func (s *Service) Hello(ctx context.Context, token string, info VisitorInfo) (*m
 	} else {
 		updated, err := s.store.UpdateVisitor(ctx, v.ID, models.VisitorUpdate{
 			PageURL: &info.PageURL, PageTitle: &info.PageTitle, Lang: &info.Lang, UserAgent: &info.UserAgent, Now: now})
+		if err != nil {
+			return nil, wire.ServerFrame{}, err
+		}
+		v = updated
+	}
+	if id := info.Identity; id != nil {
+		yes := true
+		updated, err := s.store.UpdateVisitor(ctx, v.ID, models.VisitorUpdate{
+			Name: &id.Name, Email: &id.Email, ExternalID: &id.ID, Verified: &yes, Now: now})
 		if err != nil {
 			return nil, wire.ServerFrame{}, err
 		}

@@ -51,20 +51,30 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if strings.TrimSpace(req.Email) == "" || req.Password == "" {
 		return models.Errorf(models.EINVALID, "email and password are required")
 	}
+	// Both limits are checked before any password is hashed: guessing is
+	// slowed per address and per account, and bcrypt cannot be used to
+	// burn the server's CPU.
+	account := accountKey(req.Email)
+	if err := s.loginAllowed(c, account); err != nil {
+		return err
+	}
 	wrong := models.Errorf(models.EUNAUTHORIZED, "wrong e-mail or password")
 	a, err := s.Store.AgentByEmail(c.UserContext(), req.Email)
 	if models.ErrorCode(err) == models.ENOTFOUND {
 		auth.DummyCheck(req.Password) // answer as slowly as for a real account
+		s.loginFailed(c, account)
 		return wrong
 	} else if err != nil {
 		return err
 	}
 	if !auth.CheckPassword(a.PasswordHash, req.Password) {
+		s.loginFailed(c, account)
 		return wrong
 	}
 	if a.Disabled {
 		return models.Errorf(models.EUNAUTHORIZED, "this account is disabled")
 	}
+	s.loginSucceeded(c, account)
 	return s.startSession(c, a)
 }
 
@@ -207,7 +217,12 @@ func (s *Server) changePassword(c *fiber.Ctx) error {
 		return err
 	}
 	a := currentAgent(c)
+	// A stolen access token must not become a way to guess the password.
+	if err := s.loginAllowed(c, accountKey(a.Email)); err != nil {
+		return err
+	}
 	if !auth.CheckPassword(a.PasswordHash, req.CurrentPassword) {
+		s.loginFailed(c, accountKey(a.Email))
 		return models.Errorf(models.EUNAUTHORIZED, "the current password is wrong")
 	}
 	hash, err := auth.HashPassword(req.NewPassword)

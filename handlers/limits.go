@@ -11,8 +11,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/kefu-chat/kefu/config"
+	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/internal/ratelimit"
 	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/models/wire"
 )
 
 // Login backoff per account: after LoginFailuresFree failures each further
@@ -236,4 +238,40 @@ func (s *Server) initLimits() {
 			s.identitySecrets = append(s.identitySecrets, []byte(k))
 		}
 	}
+}
+
+// limitNewConversation counts f against the per-IP conversation limit when
+// it is a message that would open a new conversation (one without a
+// conversation id from a visitor with none open).
+func (s *Server) limitNewConversation(ctx context.Context, vs *visitorSocket, f wire.ClientFrame) error {
+	if f.Type != wire.TypeSend || f.ConversationID != "" {
+		return nil
+	}
+	ip, _ := vs.ws.Locals(localClientIP).(net.IP)
+	if ip == nil || inNets(ip, s.rateExempt) {
+		return nil
+	}
+	if _, err := s.Store.OpenConversationOf(ctx, vs.visitor.ID); models.ErrorCode(err) != models.ENOTFOUND {
+		return nil // one is open (or the store failed, and the send will say so)
+	}
+	_, err := s.limitIP(ctx, s.Limits.Conversations, ip, "new conversations")
+	return err
+}
+
+// verifyIdentity checks a hello's signed identity against the current and
+// the previous secret. It returns nil when there is none, when no secret
+// is configured, or when it does not verify: unverified claims are ignored,
+// never stored as verified.
+func (s *Server) verifyIdentity(sig string) *auth.Identity {
+	if sig == "" {
+		return nil
+	}
+	now := time.Now()
+	for _, key := range s.identitySecrets {
+		if id, err := auth.VerifyIdentity(key, sig, now); err == nil {
+			return &id
+		}
+	}
+	s.log.Debug("ignored an identity that did not verify", "configured", len(s.identitySecrets) > 0)
+	return nil
 }

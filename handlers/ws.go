@@ -23,11 +23,6 @@ import (
 const (
 	subprotocol  = "kefu.v1"
 	bearerPrefix = "bearer."
-
-	// Per-connection flood limit: a burst, then a steady rate. A client
-	// over it is closed with 1008.
-	frameBurst   = 40
-	framesPerSec = 20
 )
 
 // Locals keys for what the pre-upgrade checks found.
@@ -62,6 +57,9 @@ func (s *Server) visitorUpgrade(c *fiber.Ctx) error {
 	if !originAllowed(c, func(o string) bool { return s.shopOrigins[o] }) {
 		return models.Errorf(models.EFORBIDDEN, "this origin may not open the chat widget; add it to KEFU_ALLOWED_ORIGINS")
 	}
+	if err := s.limitConnection(c); err != nil {
+		return err
+	}
 	c.Locals(localUserAgent, strings.Clone(c.Get(fiber.HeaderUserAgent)))
 	return c.Next()
 }
@@ -72,6 +70,9 @@ func (s *Server) agentUpgrade(c *fiber.Ctx) error {
 	}
 	if !originAllowed(c, func(o string) bool { return o == s.ownOrigin }) {
 		return models.Errorf(models.EFORBIDDEN, "the agent socket accepts only Kefu's own origin")
+	}
+	if err := s.limitConnection(c); err != nil {
+		return err
 	}
 	token := ""
 	hasProto := false
@@ -115,7 +116,7 @@ func (s *Server) newSocket(ws *websocket.Conn) *socket {
 	pongWait := 2*s.Config.PingInterval + s.Config.WriteTimeout
 	_ = ws.SetReadDeadline(time.Now().Add(pongWait))
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(pongWait)) })
-	return &socket{s: s, ws: ws, tokens: frameBurst, last: time.Now()}
+	return &socket{s: s, ws: ws, tokens: float64(s.Config.FrameBurst), last: time.Now()}
 }
 
 // read returns the next text frame's payload. It returns ok=false when the
@@ -150,12 +151,13 @@ func (k *socket) read() (data []byte, ok bool) {
 	}
 }
 
-// allow is a token bucket: frameBurst frames at once, framesPerSec after.
+// allow is a token bucket: FrameBurst frames at once, FramesPerSecond
+// after (KEFU_FRAME_BURST, KEFU_FRAMES_PER_SECOND).
 func (k *socket) allow() bool {
 	now := time.Now()
-	k.tokens += now.Sub(k.last).Seconds() * framesPerSec
-	if k.tokens > frameBurst {
-		k.tokens = frameBurst
+	k.tokens += now.Sub(k.last).Seconds() * float64(k.s.Config.FramesPerSecond)
+	if burst := float64(k.s.Config.FrameBurst); k.tokens > burst {
+		k.tokens = burst
 	}
 	k.last = now
 	if k.tokens < 1 {
@@ -251,6 +253,7 @@ func (s *Server) serveVisitor() fiber.Handler {
 				continue
 			}
 			info := helloInfo(f, ua)
+			info.Identity = s.verifyIdentity(f.Identity)
 			visitor, welcome, err := s.Chat.Hello(ctx, f.Token, info)
 			if err != nil {
 				k.sendError(err, f.Type)
@@ -281,6 +284,10 @@ func (s *Server) serveVisitor() fiber.Handler {
 			h, ok := s.visitorFrames[f.Type]
 			if !ok {
 				k.sendError(models.Errorf(models.EINVALID, "unknown frame type %q", clip(f.Type, 32)), clip(f.Type, 32))
+				continue
+			}
+			if err := s.limitNewConversation(ctx, vs, f); err != nil {
+				k.sendError(err, ref(f))
 				continue
 			}
 			if err := h(ctx, vs, f); err != nil {

@@ -49,6 +49,9 @@ type ClientFrame struct {
 	Token string `json:"token,omitempty"` // also auth (agent)
 	Page  *Page  `json:"page,omitempty"`
 	Lang  string `json:"lang,omitempty"`
+	// Identity is the shop's signed customer identity (docs/security.md);
+	// the visitor is marked verified only when it checks out.
+	Identity string `json:"identity,omitempty"`
 
 	// message
 	ConversationID string `json:"conversation_id,omitempty"` // also sync, resolve
