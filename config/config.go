@@ -45,14 +45,17 @@ type Config struct {
 	DefaultMaxChats int           // KEFU_DEFAULT_MAX_CHATS: cap for agents without their own
 	GracePeriod     time.Duration // KEFU_GRACE_PERIOD: how long a disconnected agent keeps their chats
 
-	MaxMessageBytes int           // KEFU_MAX_MESSAGE_BYTES: longest message text
-	MaxFrameBytes   int           // KEFU_MAX_FRAME_BYTES: largest websocket frame read
-	MaxBodyBytes    int           // KEFU_MAX_BODY_BYTES: largest HTTP request body
-	SendQueue       int           // KEFU_SEND_QUEUE: frames queued per connection before it is cut off
-	PingInterval    time.Duration // KEFU_PING_INTERVAL: websocket keepalive
-	WriteTimeout    time.Duration // KEFU_WRITE_TIMEOUT: longest a frame may take to write
-	HelloTimeout    time.Duration // KEFU_HELLO_TIMEOUT: how long a visitor socket may stay silent before hello
-	RevalidateEvery time.Duration // KEFU_REVALIDATE_EVERY: how often open agent sockets are checked against revocations
+	MaxMessageBytes int // KEFU_MAX_MESSAGE_BYTES: longest message text
+	MaxFrameBytes   int // KEFU_MAX_FRAME_BYTES: largest websocket frame read
+	MaxBodyBytes    int // KEFU_MAX_BODY_BYTES: largest HTTP request body
+
+	MaxAttachmentBytes int           // KEFU_MAX_ATTACHMENT_BYTES: largest file a shopper or agent may send
+	AttachmentTypes    []string      // KEFU_ATTACHMENT_TYPES: media types, detected from the bytes, that may be sent
+	SendQueue          int           // KEFU_SEND_QUEUE: frames queued per connection before it is cut off
+	PingInterval       time.Duration // KEFU_PING_INTERVAL: websocket keepalive
+	WriteTimeout       time.Duration // KEFU_WRITE_TIMEOUT: longest a frame may take to write
+	HelloTimeout       time.Duration // KEFU_HELLO_TIMEOUT: how long a visitor socket may stay silent before hello
+	RevalidateEvery    time.Duration // KEFU_REVALIDATE_EVERY: how often open agent sockets are checked against revocations
 
 	LogLevel  string // KEFU_LOG_LEVEL: debug, info, warn, error
 	LogFormat string // KEFU_LOG_FORMAT: text or json
@@ -61,21 +64,23 @@ type Config struct {
 // Default returns the documented defaults.
 func Default() Config {
 	return Config{
-		Addr:            "127.0.0.1:8080",
-		Data:            "./data",
-		Bus:             "memory",
-		AccessTTL:       15 * time.Minute,
-		RefreshTTL:      30 * 24 * time.Hour,
-		DefaultMaxChats: 5,
-		GracePeriod:     60 * time.Second,
-		MaxMessageBytes: 4096,
-		MaxFrameBytes:   64 * 1024,
-		MaxBodyBytes:    1 << 20,
-		SendQueue:       256,
-		PingInterval:    25 * time.Second,
-		WriteTimeout:    10 * time.Second,
-		HelloTimeout:    10 * time.Second,
-		RevalidateEvery: 5 * time.Second,
+		Addr:               "127.0.0.1:8080",
+		Data:               "./data",
+		Bus:                "memory",
+		AccessTTL:          15 * time.Minute,
+		RefreshTTL:         30 * 24 * time.Hour,
+		DefaultMaxChats:    5,
+		GracePeriod:        60 * time.Second,
+		MaxMessageBytes:    4096,
+		MaxFrameBytes:      64 * 1024,
+		MaxBodyBytes:       1 << 20,
+		MaxAttachmentBytes: 10 << 20,
+		AttachmentTypes:    DefaultAttachmentTypes(),
+		SendQueue:          256,
+		PingInterval:       25 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		HelloTimeout:       10 * time.Second,
+		RevalidateEvery:    5 * time.Second,
 
 		FramesPerSecond:      20,
 		FrameBurst:           40,
@@ -167,7 +172,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("refresh-ttl: must be at least access-ttl"))
 	}
 	positive := map[string]int{"default-max-chats": c.DefaultMaxChats, "max-message-bytes": c.MaxMessageBytes,
-		"max-frame-bytes": c.MaxFrameBytes, "max-body-bytes": c.MaxBodyBytes, "send-queue": c.SendQueue}
+		"max-frame-bytes": c.MaxFrameBytes, "max-body-bytes": c.MaxBodyBytes, "send-queue": c.SendQueue,
+		"max-attachment-bytes": c.MaxAttachmentBytes}
 	for name, v := range positive {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be more than 0", name))
@@ -212,6 +218,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: must be more than 0", name))
 		}
 	}
+	errs = append(errs, checkAttachmentTypes(c.AttachmentTypes)...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -221,6 +228,30 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log-format %q: must be text or json", c.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+// DefaultAttachmentTypes are the media types files may have unless
+// configured otherwise: common images, which are shown inline, and PDF and
+// plain text, which are offered as downloads.
+func DefaultAttachmentTypes() []string {
+	return []string{"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
+}
+
+// checkAttachmentTypes refuses malformed media types, and types a browser
+// may run as a page or a script when opened (HTML, SVG, XML, JavaScript):
+// Kefu serves files from its own origin, next to the console.
+func checkAttachmentTypes(types []string) []error {
+	var errs []error
+	for _, t := range types {
+		major, minor, ok := strings.Cut(t, "/")
+		switch {
+		case !ok || major == "" || minor == "" || strings.ContainsAny(t, "*;, ") || t != strings.ToLower(t):
+			errs = append(errs, fmt.Errorf("attachment-types: %q is not a lower-case media type like image/png", t))
+		case t == "text/html" || strings.Contains(t, "xml") || strings.Contains(t, "javascript") || strings.Contains(t, "svg") || strings.Contains(t, "ecmascript"):
+			errs = append(errs, fmt.Errorf("attachment-types: %q could run as a page or script in a browser and is never allowed", t))
+		}
+	}
+	return errs
 }
 
 type setting struct {
@@ -255,6 +286,8 @@ func (c *Config) settings() []setting {
 		{"max-message-bytes", "longest message text in bytes", (*intValue)(&c.MaxMessageBytes)},
 		{"max-frame-bytes", "largest websocket frame read, in bytes", (*intValue)(&c.MaxFrameBytes)},
 		{"max-body-bytes", "largest HTTP request body, in bytes", (*intValue)(&c.MaxBodyBytes)},
+		{"max-attachment-bytes", "largest file a shopper or agent may send, in bytes", (*intValue)(&c.MaxAttachmentBytes)},
+		{"attachment-types", "comma-separated media types that may be sent as files, as detected from their bytes", (*listValue)(&c.AttachmentTypes)},
 		{"send-queue", "frames queued per connection before a slow client is cut off", (*intValue)(&c.SendQueue)},
 		{"ping-interval", "websocket keepalive interval", (*durationValue)(&c.PingInterval)},
 		{"write-timeout", "longest time one websocket write may take", (*durationValue)(&c.WriteTimeout)},
