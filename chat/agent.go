@@ -263,5 +263,8 @@ func (s *Service) messageViews(ctx context.Context, msgs []*models.Message) ([]w
 		}
 		views = append(views, wire.NewMessageView(m, name))
 	}
+	if err := s.addAttachments(ctx, msgs, views); err != nil {
+		return nil, err
+	}
 	return views, nil
 }

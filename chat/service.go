@@ -39,6 +39,9 @@ type Service struct {
 	log    *slog.Logger
 
 	stripes [64]sync.Mutex
+
+	typing typingThrottle // typing.go
+	files  *attachments   // attachments.go; nil until SetAttachments
 }
 
 var _ routing.Notifier = (*Service)(nil)
