@@ -67,6 +67,16 @@ type ClientFrame struct {
 
 	// status
 	Status string `json:"status,omitempty"`
+
+	// message (visitor): the department a conversation this message opens
+	// is for (an id from GET /api/departments/public); ignored otherwise.
+	// transfer (agent): the department to transfer to.
+	Department string `json:"department,omitempty"`
+	// transfer (agent): the agent to transfer to, and the note they see.
+	AgentID string `json:"agent_id,omitempty"`
+	Note    string `json:"note,omitempty"`
+	// email (visitor): where replies go while the shopper is away.
+	Email string `json:"email,omitempty"`
 }
 
 // Page is where the shopper is, as the widget reports it.
