@@ -12,9 +12,9 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/kefu-chat/kefu/client"
+	"github.com/kefu-chat/kefu/config"
 	"github.com/kefu-chat/kefu/internal/apptest"
 	"github.com/kefu-chat/kefu/internal/chaos"
-	"github.com/kefu-chat/kefu/config"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"
 )
