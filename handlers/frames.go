@@ -80,4 +80,6 @@ func (s *Server) registerFrames() {
 			return s.reauth(ctx, as, f.Token)
 		},
 	}
+	s.registerTypingFrames()
+	s.registerReadFrames()
 }

@@ -81,7 +81,7 @@ func New(d Deps) (*Server, error) {
 	s.app = fiber.New(fiber.Config{
 		AppName:               "kefu",
 		ErrorHandler:          errorHandler(d.Logger),
-		BodyLimit:             d.Config.MaxBodyBytes,
+		BodyLimit:             bodyLimit(d.Config), // uploads; limitBody holds other routes to MaxBodyBytes
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 		DisableStartupMessage: true,
@@ -103,6 +103,7 @@ func (s *Server) routes() {
 		s.log.Error("panic in handler", "path", c.Path(), "panic", e, "stack", string(debug.Stack()))
 	}}))
 	app.Use(s.securityHeaders)
+	app.Use(s.limitBody)
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.readyz)
@@ -131,6 +132,8 @@ func (s *Server) routes() {
 
 	app.Get("/ws/visitor", s.visitorUpgrade, s.serveVisitor())
 	app.Get("/ws/agent", s.agentUpgrade, s.serveAgent())
+
+	s.attachmentRoutes()
 
 	if s.Static != nil {
 		app.Get("/console", func(c *fiber.Ctx) error { return c.Redirect("/console/", http.StatusMovedPermanently) })

@@ -24,6 +24,7 @@ import (
 	"github.com/kefu-chat/kefu/handlers"
 	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/models/blobfs"
 	"github.com/kefu-chat/kefu/models/sqlstore"
 	"github.com/kefu-chat/kefu/realtime"
 	"github.com/kefu-chat/kefu/realtime/natsbus"
@@ -46,6 +47,26 @@ type App struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// BlobFolder is the folder, in the data folder, where attached files are
+// kept.
+const BlobFolder = "blobs"
+
+// setAttachments turns on attachments, kept in the data folder, with links
+// signed by a key derived from key.
+func setAttachments(c *chat.Service, cfg config.Config, key []byte) error {
+	blobs, err := blobfs.Open(filepath.Join(cfg.Data, BlobFolder))
+	if err != nil {
+		return err
+	}
+	signer, err := auth.NewSigner(key, chat.SignerPurpose)
+	if err != nil {
+		return err
+	}
+	c.SetAttachments(chat.AttachmentOptions{Blobs: blobs, Signer: signer, BaseURL: cfg.PublicURL,
+		MaxBytes: int64(cfg.MaxAttachmentBytes), Types: cfg.AttachmentTypes})
+	return nil
 }
 
 // AdminPasswordFile is where the first admin's credentials are written, in
@@ -119,6 +140,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 	a.Dispatcher = routing.New(store, a.Chat, routing.Options{DefaultMaxChats: cfg.DefaultMaxChats,
 		GracePeriod: cfg.GracePeriod, Logger: log})
 	a.Chat.SetKicker(a.Dispatcher)
+	if err := setAttachments(a.Chat, cfg, key); err != nil {
+		return fail(err)
+	}
 	a.Server, err = handlers.New(handlers.Deps{Config: cfg, Store: store, Bus: a.Bus, Chat: a.Chat,
 		Dispatcher: a.Dispatcher, Hub: a.Hub, Issuer: issuer, Static: static, Logger: log})
 	if err != nil {
