@@ -44,6 +44,10 @@ type Config struct {
 
 	DefaultMaxChats int           // KEFU_DEFAULT_MAX_CHATS: cap for agents without their own
 	GracePeriod     time.Duration // KEFU_GRACE_PERIOD: how long a disconnected agent keeps their chats
+	// UnansweredAfter (KEFU_UNANSWERED_AFTER): an assigned conversation whose
+	// agent has not replied this long after the assignment goes to another
+	// agent; 0 (the default) turns it off.
+	UnansweredAfter time.Duration
 
 	MaxMessageBytes int // KEFU_MAX_MESSAGE_BYTES: longest message text
 	MaxFrameBytes   int // KEFU_MAX_FRAME_BYTES: largest websocket frame read
@@ -211,6 +215,9 @@ func (c *Config) Validate() error {
 	if c.MaxMessageBytes > c.MaxFrameBytes {
 		errs = append(errs, errors.New("max-message-bytes: must not exceed max-frame-bytes"))
 	}
+	if c.UnansweredAfter < 0 {
+		errs = append(errs, errors.New("unanswered-after: must not be negative"))
+	}
 	durations := map[string]time.Duration{"grace-period": c.GracePeriod, "ping-interval": c.PingInterval,
 		"write-timeout": c.WriteTimeout, "hello-timeout": c.HelloTimeout, "revalidate-every": c.RevalidateEvery}
 	for name, v := range durations {
@@ -283,6 +290,7 @@ func (c *Config) settings() []setting {
 		{"refresh-ttl", "lifetime of a refresh token", (*durationValue)(&c.RefreshTTL)},
 		{"default-max-chats", "concurrent conversations per agent, for agents without their own cap", (*intValue)(&c.DefaultMaxChats)},
 		{"grace-period", "how long a disconnected agent keeps their conversations", (*durationValue)(&c.GracePeriod)},
+		{"unanswered-after", "hand a conversation to another agent when its agent has not replied this long after getting it (0: off)", (*durationValue)(&c.UnansweredAfter)},
 		{"max-message-bytes", "longest message text in bytes", (*intValue)(&c.MaxMessageBytes)},
 		{"max-frame-bytes", "largest websocket frame read, in bytes", (*intValue)(&c.MaxFrameBytes)},
 		{"max-body-bytes", "largest HTTP request body, in bytes", (*intValue)(&c.MaxBodyBytes)},

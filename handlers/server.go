@@ -114,6 +114,7 @@ func (s *Server) routes() {
 	api.Post("/auth/refresh", s.refresh)
 	api.Post("/auth/logout", s.logout)
 
+	s.publicRoutingRoutes(api)
 	authed := api.Group("", s.requireAgent)
 	authed.Get("/me", s.me)
 	authed.Post("/me/password", s.changePassword)
@@ -128,6 +129,7 @@ func (s *Server) routes() {
 	admin.Post("", s.createAgent)
 	admin.Patch("/:id", s.updateAgent)
 	admin.Post("/:id/reset-password", s.resetPassword)
+	s.routingRoutes(authed)
 	api.Use(func(c *fiber.Ctx) error { return models.Errorf(models.ENOTFOUND, "no such API endpoint") })
 
 	app.Get("/ws/visitor", s.visitorUpgrade, s.serveVisitor())

@@ -287,3 +287,18 @@ func (d *Dispatcher) answeredSince(ctx context.Context, c *models.Conversation, 
 	}
 	return false, nil
 }
+
+// Available reports whether an agent who could serve a conversation of dept
+// (nil: any agent) is connected here and online now; it ignores caps (a
+// full agent will be free again). The chat service tells a shopper when it
+// is false.
+func (d *Dispatcher) Available(dept *models.Department) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, p := range d.agents {
+		if p.conns > 0 && p.status == StatusOnline && (dept == nil || dept.HasMember(id)) {
+			return true
+		}
+	}
+	return false
+}

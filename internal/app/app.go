@@ -138,7 +138,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 		PingInterval: cfg.PingInterval, Logger: log})
 	a.Chat = chat.New(store, a.Bus, chat.Options{MaxMessageBytes: cfg.MaxMessageBytes, Logger: log})
 	a.Dispatcher = routing.New(store, a.Chat, routing.Options{DefaultMaxChats: cfg.DefaultMaxChats,
-		GracePeriod: cfg.GracePeriod, Logger: log})
+		GracePeriod: cfg.GracePeriod, UnansweredAfter: cfg.UnansweredAfter, Logger: log})
 	a.Chat.SetKicker(a.Dispatcher)
 	if err := setAttachments(a.Chat, cfg, key); err != nil {
 		return fail(err)

@@ -1,0 +1,207 @@
+package chat
+
+import (
+	"context"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/models/wire"
+)
+
+// Frame types of the routing feature (docs/protocol.md).
+const (
+	// TypeTransfer (server → agent): a conversation was transferred to you,
+	// with the note of who transferred it.
+	TypeTransfer = "transfer"
+	// TypeUnavailable (server → visitor): nobody can answer now; the
+	// conversation is queued all the same.
+	TypeUnavailable = "unavailable"
+)
+
+// TransferFrame is what the agent receiving a transferred conversation
+// gets. The note is never shown to the shopper.
+type TransferFrame struct {
+	Type           string                 `json:"type"`
+	ConversationID string                 `json:"conversation_id"`
+	Transfer       *models.TransferRecord `json:"transfer"`
+	Conversation   *wire.ConversationView `json:"conversation,omitempty"`
+}
+
+// UnavailableFrame tells a shopper nobody can answer now.
+type UnavailableFrame struct {
+	Type           string `json:"type"`
+	ConversationID string `json:"conversation_id"`
+	// Reason is "no_agents" (nobody of the department online).
+	Reason string `json:"reason"`
+	// EmailReplies says whether replies sent while the shopper is away
+	// reach them by e-mail; false: they wait for the shopper's return.
+	EmailReplies bool `json:"email_replies"`
+}
+
+// Availability says whether anyone could answer a conversation of a
+// department (nil: none) now. The dispatcher implements it.
+type Availability interface {
+	Available(dept *models.Department) bool
+}
+
+// SendVisitorMessageTo is SendVisitorMessage for a shopper who asked for a
+// department: a conversation the message opens is for that department
+// (EINVALID if it does not exist). An empty department is
+// SendVisitorMessage. When the message opens a conversation and avail says
+// nobody can answer, the shopper also gets an unavailable frame.
+func (s *Service) SendVisitorMessageTo(ctx context.Context, v *models.Visitor, conversationID, clientID, body, department string, avail Availability) (wire.ServerFrame, error) {
+	var dept *models.Department
+	if department != "" {
+		d, err := s.store.Department(ctx, department)
+		if models.ErrorCode(err) == models.ENOTFOUND {
+			return wire.ServerFrame{}, models.Errorf(models.EINVALID, "no such department")
+		} else if err != nil {
+			return wire.ServerFrame{}, err
+		}
+		dept = d
+	}
+	if dept == nil || conversationID != "" {
+		ack, err := s.SendVisitorMessage(ctx, v, conversationID, clientID, body)
+		if err == nil && conversationID == "" {
+			s.tellIfUnavailable(ctx, v, ack.ConversationID, ack.Seq, nil, avail)
+		}
+		return ack, err
+	}
+	if err := s.checkText(clientID, body); err != nil {
+		return wire.ServerFrame{}, err
+	}
+	key := "v:" + v.ID
+	if open, err := s.store.OpenConversationOf(ctx, v.ID); err == nil {
+		key = open.ID
+	}
+	unlock := s.lock(key)
+	defer unlock()
+	res, err := s.store.SendVisitorMessage(ctx, models.VisitorMessage{VisitorID: v.ID, ClientID: clientID, Body: body,
+		DepartmentID: &dept.ID, Now: s.now()})
+	if err != nil {
+		return wire.ServerFrame{}, err
+	}
+	if res.Duplicate {
+		return ackFrame(res.Message), nil
+	}
+	c := res.Conversation
+	if res.Opened {
+		s.publishConversation(ctx, c, nil, v)
+	}
+	s.publishMessage(ctx, c, res.Message, "")
+	if res.Opened {
+		s.kicker.Kick()
+		s.tellIfUnavailable(ctx, v, c.ID, 1, dept, avail)
+	}
+	return ackFrame(res.Message), nil
+}
+
+// tellIfUnavailable sends the unavailable frame for a conversation just
+// opened (seq 1) when nobody could answer it.
+func (s *Service) tellIfUnavailable(ctx context.Context, v *models.Visitor, convID string, seq int64, dept *models.Department, avail Availability) {
+	if avail == nil || seq != 1 || avail.Available(dept) {
+		return
+	}
+	s.publish(ctx, models.EventConversation, models.Audience{Visitors: []string{v.ID}},
+		UnavailableFrame{Type: TypeUnavailable, ConversationID: convID, Reason: "no_agents"})
+}
+
+// TransferRequest is an agent's request to hand a conversation on.
+type TransferRequest struct {
+	ConversationID string
+	ToAgentID      string
+	ToDepartmentID string
+	Note           string
+	// Capacity returns the target agent's cap.
+	Capacity func(*models.Agent) int
+}
+
+// Transfer hands a conversation to another agent or department with a note
+// only agents see. An agent may transfer only conversations assigned to
+// them; an admin may reassign any open conversation. The shopper is told in
+// a system message (without the note); the receiving agent gets a transfer
+// frame with the note; the agent who had it gets the conversation frame.
+func (s *Service) Transfer(ctx context.Context, by *models.Agent, r TransferRequest) (*models.Conversation, *models.TransferRecord, error) {
+	if !utf8.ValidString(r.Note) {
+		return nil, nil, models.Errorf(models.EINVALID, "note is not valid UTF-8")
+	}
+	t := models.Transfer{ConversationID: r.ConversationID, ToAgentID: r.ToAgentID, ToDepartmentID: r.ToDepartmentID,
+		Note: strings.TrimSpace(r.Note), ByAgentID: by.ID, Now: s.now()}
+	if by.Role != models.RoleAdmin {
+		if _, err := s.Conversation(ctx, by, r.ConversationID); err != nil {
+			return nil, nil, err
+		}
+		t.FromAgentID = by.ID
+	}
+	var to *models.Agent
+	if r.ToAgentID != "" {
+		a, err := s.store.Agent(ctx, r.ToAgentID)
+		if err != nil {
+			return nil, nil, err
+		}
+		to = a
+		t.Capacity = r.Capacity(a)
+	}
+	unlock := s.lock(r.ConversationID)
+	c, rec, err := s.store.TransferConversation(ctx, t)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	text := "You are being transferred to another team; the next free agent will continue this conversation."
+	if to != nil {
+		text = "You have been transferred to " + to.Name + "."
+	}
+	if res, err := s.store.AppendMessage(ctx, models.NewMessage{ConversationID: c.ID, SenderKind: models.SenderSystem,
+		Body: text, Now: s.now()}); err == nil {
+		c = res.Conversation
+		s.publishMessage(ctx, c, res.Message, "")
+	}
+	v, verr := s.store.Visitor(ctx, c.VisitorID)
+	if verr != nil {
+		v = nil
+	}
+	if rec.FromAgentID != "" {
+		s.publishConversationTo(ctx, c, to, v, &rec.FromAgentID)
+	} else {
+		s.publishConversationTo(ctx, c, to, v, nil)
+	}
+	if to != nil {
+		view := wire.NewConversationView(c, to, v)
+		s.publish(ctx, models.EventConversation, models.Audience{Agents: []string{to.ID}},
+			TransferFrame{Type: TypeTransfer, ConversationID: c.ID, Transfer: rec, Conversation: &view})
+	}
+	unlock()
+	s.kicker.Kick()
+	return c, rec, nil
+}
+
+// SetPriority sets an open conversation's priority (admins), tells its
+// shopper and agent, and asks for a pass: the queue order changed.
+func (s *Service) SetPriority(ctx context.Context, conversationID string, p models.Priority) (*models.Conversation, error) {
+	unlock := s.lock(conversationID)
+	c, err := s.store.SetPriority(ctx, conversationID, p, s.now())
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	v, verr := s.store.Visitor(ctx, c.VisitorID)
+	if verr != nil {
+		v = nil
+	}
+	a, _ := s.agentName(ctx, c.AgentID)
+	s.publishConversation(ctx, c, a, v)
+	unlock()
+	s.kicker.Kick()
+	return c, nil
+}
+
+// Transfers returns a conversation's transfer records, with their notes,
+// for an agent who may read it.
+func (s *Service) Transfers(ctx context.Context, a *models.Agent, conversationID string) ([]*models.TransferRecord, error) {
+	if _, err := s.Conversation(ctx, a, conversationID); err != nil {
+		return nil, err
+	}
+	return s.store.Transfers(ctx, conversationID)
+}

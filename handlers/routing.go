@@ -1,0 +1,266 @@
+package handlers
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/kefu-chat/kefu/chat"
+	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/models/wire"
+)
+
+// Frame types of the routing feature (docs/protocol.md).
+const (
+	typeTake     = "take"     // agent: take a queued conversation
+	typeTransfer = "transfer" // agent: hand a conversation on
+)
+
+// publicRoutingRoutes are the routes the widget may call without logging in.
+func (s *Server) publicRoutingRoutes(api fiber.Router) {
+	api.Get("/departments/public", s.publicDepartments)
+}
+
+// routingRoutes are the departments, take, transfer, priority and
+// assignment-record endpoints (docs/api.md).
+func (s *Server) routingRoutes(authed fiber.Router) {
+	authed.Get("/departments", s.listDepartments)
+	depts := authed.Group("/departments", s.requireAdmin)
+	depts.Post("", s.createDepartment)
+	depts.Patch("/:id", s.updateDepartment)
+	depts.Delete("/:id", s.deleteDepartment)
+	authed.Post("/conversations/:id/take", s.takeConversation)
+	authed.Post("/conversations/:id/transfer", s.transferConversation)
+	authed.Get("/conversations/:id/transfers", s.listTransfers)
+	authed.Post("/conversations/:id/priority", s.requireAdmin, s.setPriority)
+	authed.Get("/conversations/:id/assignments", s.requireAdmin, s.listAssignments)
+}
+
+// registerRoutingFrames adds take and transfer for agents, and makes the
+// visitor's message frame honour its department field.
+func (s *Server) registerRoutingFrames() {
+	s.visitorFrames[wire.TypeSend] = func(ctx context.Context, vs *visitorSocket, f wire.ClientFrame) error {
+		ack, err := s.Chat.SendVisitorMessageTo(ctx, vs.visitor, f.ConversationID, f.ClientID, f.Body, f.Department, s.Dispatcher)
+		if err == nil {
+			vs.send(ack)
+		}
+		return err
+	}
+	s.agentFrames[typeTake] = func(ctx context.Context, as *agentSocket, f wire.ClientFrame) error {
+		_, err := s.Dispatcher.Take(ctx, f.ConversationID, as.agent.ID)
+		return err
+	}
+	s.agentFrames[typeTransfer] = func(ctx context.Context, as *agentSocket, f wire.ClientFrame) error {
+		_, _, err := s.Chat.Transfer(ctx, as.agent, s.transferRequest(f.ConversationID, f.AgentID, f.Department, f.Note))
+		return err
+	}
+}
+
+func (s *Server) transferRequest(convID, agentID, deptID, note string) chat.TransferRequest {
+	return chat.TransferRequest{ConversationID: convID, ToAgentID: agentID, ToDepartmentID: deptID, Note: note,
+		Capacity: func(a *models.Agent) int { return a.Capacity(s.Config.DefaultMaxChats) }}
+}
+
+// departmentView is a department as admins see it; fallback in seconds.
+type departmentView struct {
+	ID              string    `json:"id"`
+	Name            string    `json:"name"`
+	Strategy        string    `json:"strategy"`
+	FallbackSeconds int       `json:"fallback_seconds"`
+	Members         []string  `json:"members"`
+	CreatedAt       time.Time `json:"created_at"`
+}
+
+func newDepartmentView(d *models.Department) departmentView {
+	m := d.Members
+	if m == nil {
+		m = []string{}
+	}
+	return departmentView{ID: d.ID, Name: d.Name, Strategy: d.Strategy, FallbackSeconds: int(d.FallbackAfter / time.Second),
+		Members: m, CreatedAt: d.CreatedAt}
+}
+
+// publicDepartments lists the names and ids the widget may offer; nothing
+// else about them.
+func (s *Server) publicDepartments(c *fiber.Ctx) error {
+	ds, err := s.Store.Departments(c.UserContext())
+	if err != nil {
+		return err
+	}
+	type pub struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	out := make([]pub, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, pub{d.ID, d.Name})
+	}
+	return c.JSON(fiber.Map{"departments": out})
+}
+
+func (s *Server) listDepartments(c *fiber.Ctx) error {
+	ds, err := s.Store.Departments(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := make([]departmentView, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, newDepartmentView(d))
+	}
+	return c.JSON(fiber.Map{"departments": out})
+}
+
+type departmentRequest struct {
+	Name            *string   `json:"name"`
+	Strategy        *string   `json:"strategy"`
+	FallbackSeconds *int      `json:"fallback_seconds"`
+	Members         *[]string `json:"members"`
+}
+
+func (r departmentRequest) fallback() (*time.Duration, error) {
+	if r.FallbackSeconds == nil {
+		return nil, nil
+	}
+	if *r.FallbackSeconds < 0 || *r.FallbackSeconds > 7*24*3600 {
+		return nil, models.Errorf(models.EINVALID, "fallback_seconds must be between 0 and 604800")
+	}
+	d := time.Duration(*r.FallbackSeconds) * time.Second
+	return &d, nil
+}
+
+func (s *Server) createDepartment(c *fiber.Ctx) error {
+	var req departmentRequest
+	if err := parseJSON(c, &req); err != nil {
+		return err
+	}
+	fb, err := req.fallback()
+	if err != nil {
+		return err
+	}
+	d := &models.Department{}
+	if req.Name != nil {
+		d.Name = *req.Name
+	}
+	if req.Strategy != nil {
+		d.Strategy = *req.Strategy
+	}
+	if fb != nil {
+		d.FallbackAfter = *fb
+	}
+	if req.Members != nil {
+		d.Members = *req.Members
+	}
+	if err := s.Store.CreateDepartment(c.UserContext(), d); err != nil {
+		return err
+	}
+	s.Dispatcher.Kick()
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"department": newDepartmentView(d)})
+}
+
+func (s *Server) updateDepartment(c *fiber.Ctx) error {
+	var req departmentRequest
+	if err := parseJSON(c, &req); err != nil {
+		return err
+	}
+	fb, err := req.fallback()
+	if err != nil {
+		return err
+	}
+	d, err := s.Store.UpdateDepartment(c.UserContext(), c.Params("id"), models.DepartmentUpdate{Name: req.Name,
+		Strategy: req.Strategy, FallbackAfter: fb, Members: req.Members})
+	if err != nil {
+		return err
+	}
+	s.Dispatcher.Kick()
+	return c.JSON(fiber.Map{"department": newDepartmentView(d)})
+}
+
+func (s *Server) deleteDepartment(c *fiber.Ctx) error {
+	if err := s.Store.DeleteDepartment(c.UserContext(), c.Params("id")); err != nil {
+		return err
+	}
+	s.Dispatcher.Kick()
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *Server) takeConversation(c *fiber.Ctx) error {
+	conv, err := s.Dispatcher.Take(c.UserContext(), c.Params("id"), currentAgent(c).ID)
+	if err != nil {
+		return err
+	}
+	return s.renderConversation(c, conv)
+}
+
+type transferBody struct {
+	AgentID    string `json:"agent_id"`
+	Department string `json:"department"`
+	Note       string `json:"note"`
+}
+
+func (s *Server) transferConversation(c *fiber.Ctx) error {
+	var req transferBody
+	if err := parseJSON(c, &req); err != nil {
+		return err
+	}
+	conv, rec, err := s.Chat.Transfer(c.UserContext(), currentAgent(c),
+		s.transferRequest(strings.Clone(c.Params("id")), req.AgentID, req.Department, req.Note))
+	if err != nil {
+		return err
+	}
+	view, err := s.Chat.ConversationView(c.UserContext(), currentAgent(c), conv.ID)
+	if models.ErrorCode(err) == models.ENOTFOUND {
+		// Handed on: the sender may no longer read it.
+		return c.JSON(fiber.Map{"transfer": rec})
+	} else if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"conversation": view, "transfer": rec})
+}
+
+func (s *Server) listTransfers(c *fiber.Ctx) error {
+	recs, err := s.Chat.Transfers(c.UserContext(), currentAgent(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if recs == nil {
+		recs = []*models.TransferRecord{}
+	}
+	return c.JSON(fiber.Map{"transfers": recs})
+}
+
+var priorities = map[string]models.Priority{"normal": models.PriorityNormal, "high": models.PriorityHigh}
+
+func (s *Server) setPriority(c *fiber.Ctx) error {
+	var req struct {
+		Priority string `json:"priority"`
+	}
+	if err := parseJSON(c, &req); err != nil {
+		return err
+	}
+	p, ok := priorities[req.Priority]
+	if !ok {
+		return models.Errorf(models.EINVALID, "priority must be normal or high")
+	}
+	conv, err := s.Chat.SetPriority(c.UserContext(), c.Params("id"), p)
+	if err != nil {
+		return err
+	}
+	return s.renderConversation(c, conv)
+}
+
+func (s *Server) listAssignments(c *fiber.Ctx) error {
+	id := c.Params("id")
+	if _, err := s.Store.Conversation(c.UserContext(), id); err != nil {
+		return err
+	}
+	recs, err := s.Store.Assignments(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	if recs == nil {
+		recs = []*models.AssignmentRecord{}
+	}
+	return c.JSON(fiber.Map{"assignments": recs})
+}
