@@ -168,6 +168,11 @@ func New(store Store, n Notifier, o Options) *Dispatcher {
 	if d.interval <= 0 {
 		d.interval = 5 * time.Second
 	}
+	if d.unanswered > 0 && d.interval > d.unanswered/2 {
+		// Unanswered conversations are found by passes: make them often
+		// enough.
+		d.interval = max(d.unanswered/2, 10*time.Millisecond)
+	}
 	if d.strategy == nil {
 		d.strategy = LeastBusy{}
 	}
