@@ -169,3 +169,5 @@ func settleGoroutines(t testing.TB, max int, within time.Duration) {
 		t.Fatalf("%d goroutines after %v, want at most %d; stacks:\n%s", n, within, max, buf[:min(len(buf), 20000)])
 	}
 }
+
+func numGoroutine() int { return runtime.NumGoroutine() }
