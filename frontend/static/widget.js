@@ -100,8 +100,9 @@
       };
       const token = store.get(KEY_TOKEN);
       if (token) hello.token = token;
-      if (st.identity) hello.identity = st.identity;
-      if (st.department) hello.department = st.department;
+      // Only the shop's signature string travels: Kefu trusts nothing a
+      // page says about a customer unless the shop's server signed it.
+      if (st.identity && st.identity.signature) hello.identity = st.identity.signature;
       send(hello);
     };
     s.onmessage = (e) => {
@@ -148,15 +149,10 @@
     p.failed = false;
     p.error = "";
     const f = { type: "message", client_id: p.client_id, body: p.body };
-    if (st.department) f.department_id = st.department;
-    if (send(f)) {
-      clearTimeout(p.timer);
-      // An ack normally comes within milliseconds; with none after 15 s on a
-      // live socket, say so and offer a retry (same client_id: no double).
-      p.timer = setTimeout(() => {
-        if (st.pending.includes(p) && st.conn === "online") { p.failed = true; render(); }
-      }, 15000);
-    }
+    if (st.department) f.department = st.department; // used when this message opens a conversation
+    // Without an ack it stays "sending" and goes again after a reconnect,
+    // same client_id (stored once); only an error frame marks it failed.
+    send(f);
   }
 
   function setConv(c) {
@@ -185,7 +181,6 @@
   function dropPending(clientID) {
     const i = st.pending.findIndex((p) => p.client_id === clientID);
     if (i < 0) return;
-    clearTimeout(st.pending[i].timer);
     st.pending.splice(i, 1);
     savePending();
   }
@@ -257,7 +252,7 @@
         break;
       case "error": {
         const p = st.pending.find((x) => x.client_id === f.ref);
-        if (p) { clearTimeout(p.timer); p.failed = true; p.error = f.error || ""; }
+        if (p) { p.failed = true; p.error = f.error || ""; }
         if (f.ref === "sync") syncing = false;
         break;
       }
@@ -553,8 +548,13 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
       emit("close");
     },
     toggle() { st.open ? api.close() : api.open(); },
-    /** identify tells Kefu who the shopper is ({id, name, email, signature}); it reconnects to say so. */
+    /**
+     * identify tells Kefu who the shopper is: {id, name, email, signature},
+     * or just the signature string your server made (docs/widget.md). Only
+     * the signature is sent; the widget reconnects to send it.
+     */
     identify(who) {
+      if (typeof who === "string") who = { signature: who };
       if (!who || typeof who !== "object") return;
       const next = {};
       for (const k of ["id", "name", "email", "signature"]) if (who[k] != null) next[k] = String(who[k]);

@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/kefu-chat/kefu/config"
+	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/internal/apptest"
 	"github.com/kefu-chat/kefu/models"
 )
@@ -218,9 +221,12 @@ func TestHostileShop(t *testing.T) {
 }
 
 // TestWidgetAPI drives the widget through window.Kefu as a shop's own code
-// would: calls queued before the script loads, identify, open, events.
+// would: calls queued before the script loads, identify (with an identity
+// the shop's server signed), open, events.
 func TestWidgetAPI(t *testing.T) {
 	var kefu string
+	const secret = "shop-secret-0123456789abcdef"
+	signature := auth.SignIdentity([]byte(secret), auth.Identity{ID: "c-42", Name: "Ada Lovelace", Email: "ada@example.com", ExpiresAt: time.Now().Add(time.Hour)})
 	shop := shopServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><html><head><title>API shop</title></head><body>
@@ -231,16 +237,16 @@ window.Kefu = window.Kefu || {q: []};
   Kefu[m] = Kefu[m] || function () { Kefu.q.push([m, [].slice.call(arguments)]); };
 });
 window.__events = [];
-Kefu.identify({id: "c-42", name: "Ada Lovelace", email: "ada@example.com", signature: "x"});
+Kefu.identify({id: "c-42", name: "Ada Lovelace", email: "ada@example.com", signature: %q});
 Kefu.on("message", function (m) { __events.push(["message", m.sender_kind, m.body]); });
 Kefu.on("open", function () { __events.push(["open"]); });
 Kefu.on("close", function () { __events.push(["close"]); });
 Kefu.on("unread", function (n) { __events.push(["unread", n]); });
 </script>
 <script src="%s/widget.js" async data-lang="en"></script>
-</body></html>`, kefu)
+</body></html>`, signature, kefu)
 	}))
-	srv := apptest.Start(t, apptest.Options{AllowedOrigins: []string{shop}})
+	srv := apptest.Start(t, apptest.Options{AllowedOrigins: []string{shop}, Config: func(c *config.Config) { c.IdentitySecret = secret }})
 	kefu = srv.URL
 	srv.CreateAgent(t, "li@shop.test", "Li Na", models.RoleAgent, agentPassword)
 
@@ -263,6 +269,8 @@ Kefu.on("unread", function (n) { __events.push(["unread", n]); });
 	shopper.WidgetHas("the shopper's message", "Hi, I am Ada")
 	agent.ConsoleOpenFirst()
 	agent.ConsoleHas("the shopper's message in the console", "Hi, I am Ada")
+	agent.Wait("the signed identity in the console", `document.getElementById('d-name').textContent === "Ada Lovelace · ada@example.com"`,
+		`document.getElementById('d-name').textContent`)
 	agent.ConsoleReply("Hello Ada!")
 	shopper.Wait("the message event with the reply", `__events.some(e => e[0] === "message" && e[1] === "agent" && e[2] === "Hello Ada!")`, `JSON.stringify(__events)`)
 

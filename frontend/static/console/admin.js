@@ -148,8 +148,9 @@ export class Admin {
       return tr;
     });
     // Keep a number the admin is typing: only replace rows whose input is not focused.
-    const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("#agents tr");
-    if (!focused) $("agents").replaceChildren(...rows);
+    const f = document.activeElement;
+    const typing = f && f.tagName === "INPUT" && f.closest("#agents");
+    if (!typing) $("agents").replaceChildren(...rows);
 
     $("load").replaceChildren(...this.agents.filter((a) => !a.disabled).map((a) => {
       const li = el("li");
