@@ -212,3 +212,33 @@ func TestGracePeriodAndUnansweredHandOff(t *testing.T) {
 		t.Errorf("%d assignment records; want at least Ana, Bo, Ana", n)
 	}
 }
+
+func TestPositionAndEstimatedWait(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{})
+	a := srv.CreateAgent(t, "ana@shop.test", "Ana", models.RoleAgent, testPassword)
+	one := 1
+	if _, err := srv.Store.UpdateAgent(t.Context(), a.ID, models.AgentUpdate{MaxChats: &one}); err != nil {
+		t.Fatal(err)
+	}
+	ana := connectAgent(t, srv, login(t, srv, "ana@shop.test", testPassword).AccessToken)
+	first := newShopper(t, srv, "")
+	c1 := first.say("c-1", "one").ConversationID
+	ana.waitConversation(c1, models.StatusAssigned)
+
+	// Ana is full and nothing was ever resolved: a place, no estimate.
+	second := newShopper(t, srv, "")
+	c2 := second.say("c-1", "two").ConversationID
+	p := second.next("position", func(f wire.ServerFrame) bool { return f.Type == wire.TypePosition && f.ConversationID == c2 })
+	if p.Position != 1 || p.EstimatedWaitSeconds != nil {
+		t.Errorf("position frame %+v; want 1 without an estimate", p)
+	}
+	// One conversation handled: now the wait can be estimated.
+	ana.send(wire.ClientFrame{Type: wire.TypeResolve, ConversationID: c1})
+	ana.waitConversation(c2, models.StatusAssigned)
+	third := newShopper(t, srv, "")
+	c3 := third.say("c-1", "three").ConversationID
+	p = third.next("position", func(f wire.ServerFrame) bool { return f.Type == wire.TypePosition && f.ConversationID == c3 })
+	if p.Position != 1 || p.EstimatedWaitSeconds == nil || *p.EstimatedWaitSeconds < 1 {
+		t.Errorf("position frame %+v; want 1 with an estimate of at least a second", p)
+	}
+}

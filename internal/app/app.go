@@ -137,9 +137,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 	a.Hub = realtime.NewHub(realtime.Options{SendQueue: cfg.SendQueue, WriteTimeout: cfg.WriteTimeout,
 		PingInterval: cfg.PingInterval, Logger: log})
 	a.Chat = chat.New(store, a.Bus, chat.Options{MaxMessageBytes: cfg.MaxMessageBytes, Logger: log})
-	a.Dispatcher = routing.New(store, a.Chat, routing.Options{DefaultMaxChats: cfg.DefaultMaxChats,
+	notifier := chat.NewRoutingNotifier(a.Chat, cfg.DefaultMaxChats)
+	a.Dispatcher = routing.New(store, notifier, routing.Options{DefaultMaxChats: cfg.DefaultMaxChats,
 		GracePeriod: cfg.GracePeriod, UnansweredAfter: cfg.UnansweredAfter, Logger: log})
 	a.Chat.SetKicker(a.Dispatcher)
+	notifier.SetPresences(a.Dispatcher)
 	if err := setAttachments(a.Chat, cfg, key); err != nil {
 		return fail(err)
 	}
