@@ -17,7 +17,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"
 )
@@ -26,7 +25,7 @@ import (
 // required; zero numbers take the documented defaults.
 type AttachmentOptions struct {
 	Blobs  models.BlobStore
-	Signer *auth.Signer
+	Signer Signer
 	// BaseURL is Kefu's public URL: links must be absolute, because the
 	// widget runs on the shop's pages, another origin.
 	BaseURL string
@@ -37,6 +36,17 @@ type AttachmentOptions struct {
 	Types []string
 	// URLTTL is how long a signed link works; default 15 minutes.
 	URLTTL time.Duration
+}
+
+// Signer makes and checks expiring signatures; *auth.Signer (made with
+// SignerPurpose) is the one Kefu uses. An interface, so that chat does not
+// import the HTTP layer's auth package.
+type Signer interface {
+	// Sign returns "<exp unix seconds>.<mac>" for payload.
+	Sign(payload string, exp time.Time) string
+	// Verify returns EUNAUTHORIZED unless sig was made by Sign for payload
+	// and has not expired at now.
+	Verify(payload, sig string, now time.Time) error
 }
 
 // attachments is the service's part for files.

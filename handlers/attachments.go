@@ -15,6 +15,9 @@ import (
 	"github.com/kefu-chat/kefu/models/wire"
 )
 
+// The signer app wires into chat for attachment links.
+var _ chat.Signer = (*auth.Signer)(nil)
+
 // uploadPath is where files are sent. It is outside /api because the
 // widget posts to it from shop pages, which /api's same-origin rule for
 // state changes would refuse; it has its own origin rules (CORS for the
