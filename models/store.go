@@ -24,6 +24,7 @@ type Store interface {
 	AnnouncementStore
 	AttachmentStore
 	ReadStore
+	PresenceStore
 	// Ping reports whether the database answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

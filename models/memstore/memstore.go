@@ -38,10 +38,11 @@ type Store struct {
 	anns          *announcements // announcements.go
 	// Indexes, so that a store with many thousands of shoppers does not scan
 	// them all on every hello and first message.
-	visitorByToken map[string]string // token hash → visitor id
-	openByVisitor  map[string]string // visitor id → their open conversation's id
-	rs             *routingState     // departments, transfers (routing.go)
-	att            *attachmentState  // attachments.go
+	visitorByToken map[string]string                    // token hash → visitor id
+	openByVisitor  map[string]string                    // visitor id → their open conversation's id
+	rs             *routingState                        // departments, transfers (routing.go)
+	att            *attachmentState                     // attachments.go
+	presence       map[presenceKey]models.AgentPresence // presence.go; nil until the first sync
 }
 
 type senderKey struct{ sender, client string }

@@ -107,7 +107,7 @@ func tables() []any {
 		&models.Conversation{}, &message{}, &models.AssignmentRecord{},
 		&models.Announcement{}, &models.AnnouncementSeen{},
 		&models.Attachment{},
-	}, routingTables()...)
+	}, append(routingTables(), presenceTables()...)...)
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) models.Store) {
 		{"AnnouncementCounts", testAnnouncementCounts},
 	}
 	tests = append(tests, routingTests...)
+	tests = append(tests, presenceTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
