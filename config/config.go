@@ -63,6 +63,10 @@ type Config struct {
 
 	LogLevel  string // KEFU_LOG_LEVEL: debug, info, warn, error
 	LogFormat string // KEFU_LOG_FORMAT: text or json
+
+	// Metrics are off unless one of these is set (docs/api.md).
+	MetricsAddr  string // KEFU_METRICS_ADDR: separate listen address for /metrics; empty: none
+	MetricsToken string // KEFU_METRICS_TOKEN: bearer token for /metrics; set: also served on the main address
 }
 
 // Default returns the documented defaults.
@@ -234,6 +238,14 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format %q: must be text or json", c.LogFormat))
 	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("metrics-addr %q: %w", c.MetricsAddr, err))
+		}
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		errs = append(errs, errors.New("metrics-token: must be at least 16 characters"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -303,6 +315,8 @@ func (c *Config) settings() []setting {
 		{"revalidate-every", "how often open agent sockets are checked for revoked tokens", (*durationValue)(&c.RevalidateEvery)},
 		{"log-level", "debug, info, warn or error", (*stringValue)(&c.LogLevel)},
 		{"log-format", "text or json", (*stringValue)(&c.LogFormat)},
+		{"metrics-addr", "separate address for /metrics, e.g. 127.0.0.1:9090 (default: none)", (*stringValue)(&c.MetricsAddr)},
+		{"metrics-token", "bearer token for /metrics, 16+ characters; also serves it on the main address", (*stringValue)(&c.MetricsToken)},
 	}
 }
 

@@ -80,6 +80,7 @@ func (s *Server) registerFrames() {
 			return s.reauth(ctx, as, f.Token)
 		},
 	}
+	s.registerAnnouncementFrames()
 	s.registerRoutingFrames()
 	s.registerTypingFrames()
 	s.registerReadFrames()

@@ -39,6 +39,11 @@ type Deps struct {
 	// Limits are the per-IP and per-account counters; nil means in-memory
 	// ones with Config's rates (see limits.go).
 	Limits *Limits
+	// Announcer sends announcements; required.
+	Announcer *chat.Announcer
+	// Metrics serves /metrics (checking the metrics token itself); nil for
+	// none. It is routed only when Config.MetricsToken is set.
+	Metrics http.Handler
 }
 
 // Server holds the Fiber app and what its handlers need.
@@ -107,6 +112,7 @@ func (s *Server) routes() {
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.readyz)
+	s.metricsRoute()
 
 	api := app.Group("/api")
 	api.Use(s.checkStateChangeOrigin)
@@ -129,6 +135,10 @@ func (s *Server) routes() {
 	admin.Post("", s.createAgent)
 	admin.Patch("/:id", s.updateAgent)
 	admin.Post("/:id/reset-password", s.resetPassword)
+	anns := authed.Group("/announcements", s.requireAdmin)
+	anns.Get("", s.listAnnouncements)
+	anns.Post("", s.createAnnouncement)
+	anns.Post("/:id/withdraw", s.withdrawAnnouncement)
 	s.routingRoutes(authed)
 	api.Use(func(c *fiber.Ctx) error { return models.Errorf(models.ENOTFOUND, "no such API endpoint") })
 

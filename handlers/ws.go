@@ -264,6 +264,7 @@ func (s *Server) serveVisitor() fiber.Handler {
 			defer s.Hub.Unregister(k.conn)
 			k.conn.SetAttrs(info.PageURL, info.Lang)
 			k.send(welcome)
+			s.sendActiveAnnouncements(k, info.PageURL, info.Lang, false)
 		}
 		k.helloBy = time.Time{}
 		pongWait := 2*s.Config.PingInterval + s.Config.WriteTimeout
@@ -369,6 +370,7 @@ func (s *Server) serveAgent() fiber.Handler {
 			exp, _ := sess.get()
 			welcome.ExpiresAt = &exp
 			k.send(welcome)
+			s.sendActiveAnnouncements(k, "", "", true)
 		}
 
 		for {

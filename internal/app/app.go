@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/kefu-chat/kefu/config"
 	"github.com/kefu-chat/kefu/handlers"
 	"github.com/kefu-chat/kefu/handlers/auth"
+	"github.com/kefu-chat/kefu/internal/metrics"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/blobfs"
 	"github.com/kefu-chat/kefu/models/sqlstore"
@@ -41,6 +43,12 @@ type App struct {
 	Dispatcher *routing.Dispatcher
 	Chat       *chat.Service
 	Server     *handlers.Server
+
+	// Announcer sends announcements; Metrics collects /metrics (observe.go).
+	Announcer  *chat.Announcer
+	Metrics    *metrics.Metrics
+	metricsLn  net.Listener
+	metricsSrv *http.Server
 
 	log       *slog.Logger
 	cancel    context.CancelFunc
@@ -124,6 +132,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 	if a.Bus, err = OpenBus(ctx, cfg); err != nil {
 		return fail(err)
 	}
+	a.Metrics = metrics.New(metrics.Sources{
+		Connections:       func() (int, int) { return a.Hub.Counts() },
+		AnnouncementsSent: func() int64 { return a.Announcer.SentCount() },
+	})
+	a.Bus = a.Metrics.Bus(a.Bus)
 	key := []byte(cfg.JWTKey)
 	if len(key) == 0 {
 		if key, err = auth.LoadOrCreateKey(cfg.Data); err != nil {
@@ -135,18 +148,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 		return fail(err)
 	}
 	a.Hub = realtime.NewHub(realtime.Options{SendQueue: cfg.SendQueue, WriteTimeout: cfg.WriteTimeout,
-		PingInterval: cfg.PingInterval, Logger: log})
+		PingInterval: cfg.PingInterval, Logger: log, OnDeliver: a.onDeliver, OnSlowClient: a.onSlowClient})
 	a.Chat = chat.New(store, a.Bus, chat.Options{MaxMessageBytes: cfg.MaxMessageBytes, Logger: log})
 	notifier := chat.NewRoutingNotifier(a.Chat, cfg.DefaultMaxChats)
-	a.Dispatcher = routing.New(store, notifier, routing.Options{DefaultMaxChats: cfg.DefaultMaxChats,
+	a.Dispatcher = routing.New(store, a.Metrics.Notifier(notifier), routing.Options{DefaultMaxChats: cfg.DefaultMaxChats,
 		GracePeriod: cfg.GracePeriod, UnansweredAfter: cfg.UnansweredAfter, Logger: log})
 	a.Chat.SetKicker(a.Dispatcher)
+	a.Announcer = chat.NewAnnouncer(store, a.Bus, chat.AnnouncerOptions{Logger: log})
+	if err := a.listenMetrics(); err != nil {
+		return fail(err)
+	}
 	notifier.SetPresences(a.Dispatcher)
 	if err := setAttachments(a.Chat, cfg, key); err != nil {
 		return fail(err)
 	}
 	a.Server, err = handlers.New(handlers.Deps{Config: cfg, Store: store, Bus: a.Bus, Chat: a.Chat,
-		Dispatcher: a.Dispatcher, Hub: a.Hub, Issuer: issuer, Static: static, Logger: log})
+		Dispatcher: a.Dispatcher, Hub: a.Hub, Issuer: issuer, Static: static, Logger: log,
+		Announcer: a.Announcer, Metrics: a.metricsHandler()})
 	if err != nil {
 		return fail(err)
 	}
@@ -211,6 +229,7 @@ func (a *App) Serve(ln net.Listener) error {
 			a.log.Error("dispatcher stopped", "err", err)
 		}
 	}()
+	a.startBackground(ctx)
 	a.log.Info("kefu is serving", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL,
 		"console", a.Config.PublicURL+"/console/")
 	return a.Server.App().Listener(ln)
@@ -231,6 +250,7 @@ func (a *App) Close() error {
 		if a.Server != nil {
 			errs = append(errs, a.Server.App().ShutdownWithContext(ctx))
 		}
+		errs = append(errs, a.closeMetrics(ctx))
 		if a.cancel != nil {
 			a.cancel()
 		}
