@@ -44,6 +44,10 @@ type Config struct {
 
 	DefaultMaxChats int           // KEFU_DEFAULT_MAX_CHATS: cap for agents without their own
 	GracePeriod     time.Duration // KEFU_GRACE_PERIOD: how long a disconnected agent keeps their chats
+	// PresenceHeartbeat (KEFU_PRESENCE_HEARTBEAT) is how often an instance on
+	// a shared bus writes its agents' presence to the database; another
+	// instance's agents count as gone 3 heartbeats after its last one.
+	PresenceHeartbeat time.Duration
 	// UnansweredAfter (KEFU_UNANSWERED_AFTER): an assigned conversation whose
 	// agent has not replied this long after the assignment goes to another
 	// agent; 0 (the default) turns it off.
@@ -79,6 +83,7 @@ func Default() Config {
 		RefreshTTL:         30 * 24 * time.Hour,
 		DefaultMaxChats:    5,
 		GracePeriod:        60 * time.Second,
+		PresenceHeartbeat:  2 * time.Second,
 		MaxMessageBytes:    4096,
 		MaxFrameBytes:      64 * 1024,
 		MaxBodyBytes:       1 << 20,
@@ -222,7 +227,7 @@ func (c *Config) Validate() error {
 	if c.UnansweredAfter < 0 {
 		errs = append(errs, errors.New("unanswered-after: must not be negative"))
 	}
-	durations := map[string]time.Duration{"grace-period": c.GracePeriod, "ping-interval": c.PingInterval,
+	durations := map[string]time.Duration{"grace-period": c.GracePeriod, "presence-heartbeat": c.PresenceHeartbeat, "ping-interval": c.PingInterval,
 		"write-timeout": c.WriteTimeout, "hello-timeout": c.HelloTimeout, "revalidate-every": c.RevalidateEvery}
 	for name, v := range durations {
 		if v <= 0 {
@@ -302,6 +307,7 @@ func (c *Config) settings() []setting {
 		{"refresh-ttl", "lifetime of a refresh token", (*durationValue)(&c.RefreshTTL)},
 		{"default-max-chats", "concurrent conversations per agent, for agents without their own cap", (*intValue)(&c.DefaultMaxChats)},
 		{"grace-period", "how long a disconnected agent keeps their conversations", (*durationValue)(&c.GracePeriod)},
+		{"presence-heartbeat", "with a shared bus: how often agents' presence is written to the database (gone after 3 missed)", (*durationValue)(&c.PresenceHeartbeat)},
 		{"unanswered-after", "hand a conversation to another agent when its agent has not replied this long after getting it (0: off)", (*durationValue)(&c.UnansweredAfter)},
 		{"max-message-bytes", "longest message text in bytes", (*intValue)(&c.MaxMessageBytes)},
 		{"max-frame-bytes", "largest websocket frame read, in bytes", (*intValue)(&c.MaxFrameBytes)},
