@@ -23,6 +23,7 @@ type Config struct {
 	PublicURL string // KEFU_PUBLIC_URL: how shoppers and agents reach Kefu; default http:// + Addr
 	DB        string // KEFU_DB: empty for SQLite in Data, or postgres://…
 	Bus       string // KEFU_BUS: memory, redis://… or nats://…
+	BusPrefix string // KEFU_BUS_PREFIX: names the Redis channel or NATS subject, so deployments can share a server
 	JWTKey    string // KEFU_JWT_KEY: HMAC key for access tokens; empty: generated once, kept in Data
 
 	AllowedOrigins []string // KEFU_ALLOWED_ORIGINS: shop origins whose pages may open the widget socket
@@ -79,6 +80,7 @@ func Default() Config {
 		Addr:               "127.0.0.1:8080",
 		Data:               "./data",
 		Bus:                "memory",
+		BusPrefix:          "kefu",
 		AccessTTL:          15 * time.Minute,
 		RefreshTTL:         30 * 24 * time.Hour,
 		DefaultMaxChats:    5,
@@ -175,6 +177,9 @@ func (c *Config) Validate() error {
 	if c.Bus != "memory" && !strings.HasPrefix(c.Bus, "redis://") && !strings.HasPrefix(c.Bus, "nats://") {
 		errs = append(errs, fmt.Errorf("bus %q: must be memory, redis://… or nats://…", c.Bus))
 	}
+	if !validBusPrefix(c.BusPrefix) {
+		errs = append(errs, fmt.Errorf("bus-prefix %q: must be 1 to 64 letters, digits, - or _", c.BusPrefix))
+	}
 	if c.JWTKey != "" && len(c.JWTKey) < 32 {
 		errs = append(errs, errors.New("jwt-key: must be at least 32 characters"))
 	}
@@ -254,6 +259,20 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validBusPrefix reports whether p may prefix a Redis channel and a NATS
+// subject (where "." and wildcards have meanings).
+func validBusPrefix(p string) bool {
+	if p == "" || len(p) > 64 {
+		return false
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // DefaultAttachmentTypes are the media types files may have unless
 // configured otherwise: common images, which are shown inline, and PDF and
 // plain text, which are offered as downloads.
@@ -291,6 +310,7 @@ func (c *Config) settings() []setting {
 		{"public-url", "URL shoppers and agents reach Kefu at (default http:// + addr)", (*stringValue)(&c.PublicURL)},
 		{"db", "database: empty for SQLite in the data folder, sqlite:PATH, or postgres://…", (*stringValue)(&c.DB)},
 		{"bus", "event bus between instances: memory, redis://… or nats://…", (*stringValue)(&c.Bus)},
+		{"bus-prefix", "prefix of the bus's Redis channel or NATS subject; the same on every instance of one deployment", (*stringValue)(&c.BusPrefix)},
 		{"jwt-key", "HMAC key for access tokens, 32+ characters (default: generated once in the data folder)", (*stringValue)(&c.JWTKey)},
 		{"allowed-origins", "comma-separated shop origins allowed to embed the widget (default: Kefu's own)", (*listValue)(&c.AllowedOrigins)},
 		{"trusted-proxies", "comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed", (*listValue)(&c.TrustedProxies)},
