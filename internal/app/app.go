@@ -43,6 +43,9 @@ type App struct {
 	Dispatcher *routing.Dispatcher
 	Chat       *chat.Service
 	Server     *handlers.Server
+	// Presence shares agents' presence with other instances (cluster.go);
+	// nil with the in-memory bus.
+	Presence *routing.SharedPresence
 
 	// Announcer sends announcements; Metrics collects /metrics (observe.go).
 	Announcer  *chat.Announcer
@@ -103,9 +106,9 @@ func OpenBus(ctx context.Context, cfg config.Config) (models.Bus, error) {
 	case cfg.Bus == "" || cfg.Bus == "memory":
 		return realtime.NewMemoryBus(), nil
 	case strings.HasPrefix(cfg.Bus, "redis://"):
-		return redisbus.Open(ctx, cfg.Bus, "kefu:")
+		return redisbus.Open(ctx, cfg.Bus, busPrefix(cfg)+":")
 	case strings.HasPrefix(cfg.Bus, "nats://"):
-		return natsbus.Open(ctx, cfg.Bus, "kefu.")
+		return natsbus.Open(ctx, cfg.Bus, busPrefix(cfg)+".")
 	}
 	return nil, fmt.Errorf("bus %q: must be memory, redis://… or nats://…", cfg.Bus)
 }
@@ -154,6 +157,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 	a.Dispatcher = routing.New(store, a.Metrics.Notifier(notifier), routing.Options{DefaultMaxChats: cfg.DefaultMaxChats,
 		GracePeriod: cfg.GracePeriod, UnansweredAfter: cfg.UnansweredAfter, Logger: log})
 	a.Chat.SetKicker(a.Dispatcher)
+	if err := a.sharePresence(); err != nil {
+		return fail(err)
+	}
 	a.Announcer = chat.NewAnnouncer(store, a.Bus, chat.AnnouncerOptions{Logger: log})
 	if err := a.listenMetrics(); err != nil {
 		return fail(err)
@@ -230,6 +236,7 @@ func (a *App) Serve(ln net.Listener) error {
 		}
 	}()
 	a.startBackground(ctx)
+	a.startPresence(ctx)
 	a.log.Info("kefu is serving", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL,
 		"console", a.Config.PublicURL+"/console/")
 	return a.Server.App().Listener(ln)
@@ -258,6 +265,7 @@ func (a *App) Close() error {
 			errs = append(errs, a.Dispatcher.Close())
 		}
 		a.wg.Wait()
+		errs = append(errs, a.leavePresence())
 		if a.Bus != nil {
 			errs = append(errs, a.Bus.Close())
 		}
