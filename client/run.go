@@ -190,7 +190,8 @@ func (c *Client) dial() (*websocket.Conn, error) {
 	d := c.dialer
 	if c.kind == kindAgent {
 		token := c.agent.AccessToken
-		if c.st.dials.Load() > 1 || token == "" {
+		// Without a TokenSource every dial uses AccessToken.
+		if c.agent.TokenSource != nil && (c.st.dials.Load() > 1 || token == "") {
 			var err error
 			if token, err = c.agent.TokenSource(c.ctx); err != nil {
 				if models.ErrorCode(err) == models.EUNAUTHORIZED {
