@@ -50,7 +50,7 @@ type Availability interface {
 // (EINVALID if it does not exist). An empty department is
 // SendVisitorMessage. When the message opens a conversation and avail says
 // nobody can answer, the shopper also gets an unavailable frame.
-func (s *Service) SendVisitorMessageTo(ctx context.Context, v *models.Visitor, conversationID, clientID, body, department string, avail Availability) (wire.ServerFrame, error) {
+func (s *Service) SendVisitorMessageTo(ctx context.Context, v *models.Visitor, conversationID, clientID, body, department string, avail Availability, emailReplies bool) (wire.ServerFrame, error) {
 	var dept *models.Department
 	if department != "" {
 		d, err := s.store.Department(ctx, department)
@@ -64,7 +64,7 @@ func (s *Service) SendVisitorMessageTo(ctx context.Context, v *models.Visitor, c
 	if dept == nil || conversationID != "" {
 		ack, err := s.SendVisitorMessage(ctx, v, conversationID, clientID, body)
 		if err == nil && conversationID == "" {
-			s.tellIfUnavailable(ctx, v, ack.ConversationID, ack.Seq, nil, avail)
+			s.tellIfUnavailable(ctx, v, ack.ConversationID, ack.Seq, nil, avail, emailReplies)
 		}
 		return ack, err
 	}
@@ -92,19 +92,19 @@ func (s *Service) SendVisitorMessageTo(ctx context.Context, v *models.Visitor, c
 	s.publishMessage(ctx, c, res.Message, "")
 	if res.Opened {
 		s.kicker.Kick()
-		s.tellIfUnavailable(ctx, v, c.ID, 1, dept, avail)
+		s.tellIfUnavailable(ctx, v, c.ID, 1, dept, avail, emailReplies)
 	}
 	return ackFrame(res.Message), nil
 }
 
 // tellIfUnavailable sends the unavailable frame for a conversation just
 // opened (seq 1) when nobody could answer it.
-func (s *Service) tellIfUnavailable(ctx context.Context, v *models.Visitor, convID string, seq int64, dept *models.Department, avail Availability) {
+func (s *Service) tellIfUnavailable(ctx context.Context, v *models.Visitor, convID string, seq int64, dept *models.Department, avail Availability, emailReplies bool) {
 	if avail == nil || seq != 1 || avail.Available(dept) {
 		return
 	}
 	s.publish(ctx, models.EventConversation, models.Audience{Visitors: []string{v.ID}},
-		UnavailableFrame{Type: TypeUnavailable, ConversationID: convID, Reason: "no_agents"})
+		UnavailableFrame{Type: TypeUnavailable, ConversationID: convID, Reason: "no_agents", EmailReplies: emailReplies})
 }
 
 // TransferRequest is an agent's request to hand a conversation on.

@@ -53,6 +53,13 @@ type Config struct {
 	// agent has not replied this long after the assignment goes to another
 	// agent; 0 (the default) turns it off.
 	UnansweredAfter time.Duration
+	// InactivityTimeout (KEFU_INACTIVITY_TIMEOUT): an open conversation with
+	// no message for this long is closed; 0 (the default) turns it off.
+	InactivityTimeout time.Duration
+	// SMTPURL (KEFU_SMTP_URL): smtp://[user:password@]host:port?from=address;
+	// agents' replies to shoppers who left are mailed through it. Empty: no
+	// e-mail, and shoppers are told replies wait for their return.
+	SMTPURL string
 
 	MaxMessageBytes int // KEFU_MAX_MESSAGE_BYTES: longest message text
 	MaxFrameBytes   int // KEFU_MAX_FRAME_BYTES: largest websocket frame read
@@ -232,6 +239,12 @@ func (c *Config) Validate() error {
 	if c.UnansweredAfter < 0 {
 		errs = append(errs, errors.New("unanswered-after: must not be negative"))
 	}
+	if c.InactivityTimeout < 0 {
+		errs = append(errs, errors.New("inactivity-timeout: must not be negative"))
+	}
+	if u, err := url.Parse(c.SMTPURL); c.SMTPURL != "" && (err != nil || u.Scheme != "smtp" || u.Port() == "") {
+		errs = append(errs, errors.New("smtp-url: must be smtp://[user:password@]host:port?from=address"))
+	}
 	durations := map[string]time.Duration{"grace-period": c.GracePeriod, "presence-heartbeat": c.PresenceHeartbeat, "ping-interval": c.PingInterval,
 		"write-timeout": c.WriteTimeout, "hello-timeout": c.HelloTimeout, "revalidate-every": c.RevalidateEvery}
 	for name, v := range durations {
@@ -329,6 +342,8 @@ func (c *Config) settings() []setting {
 		{"grace-period", "how long a disconnected agent keeps their conversations", (*durationValue)(&c.GracePeriod)},
 		{"presence-heartbeat", "with a shared bus: how often agents' presence is written to the database (gone after 3 missed)", (*durationValue)(&c.PresenceHeartbeat)},
 		{"unanswered-after", "hand a conversation to another agent when its agent has not replied this long after getting it (0: off)", (*durationValue)(&c.UnansweredAfter)},
+		{"inactivity-timeout", "close open conversations with no message for this long (0: never)", (*durationValue)(&c.InactivityTimeout)},
+		{"smtp-url", "smtp://[user:password@]host:port?from=address for mailing replies to shoppers who left (empty: no e-mail)", (*stringValue)(&c.SMTPURL)},
 		{"max-message-bytes", "longest message text in bytes", (*intValue)(&c.MaxMessageBytes)},
 		{"max-frame-bytes", "largest websocket frame read, in bytes", (*intValue)(&c.MaxFrameBytes)},
 		{"max-body-bytes", "largest HTTP request body, in bytes", (*intValue)(&c.MaxBodyBytes)},

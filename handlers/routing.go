@@ -16,7 +16,36 @@ import (
 const (
 	typeTake     = "take"     // agent: take a queued conversation
 	typeTransfer = "transfer" // agent: hand a conversation on
+	typeEmail    = "email"    // visitor: where replies go while away
 )
+
+// hubVisitors tells whether a shopper has a widget open on this instance.
+// The hub does not count visitor connections yet (see the report): until
+// it does, every shopper counts as connected, so no mail goes out by
+// mistake.
+type hubVisitors struct{ hub any }
+
+func (h hubVisitors) VisitorConnected(id string) bool {
+	if q, ok := h.hub.(interface{ VisitorConnections(string) int }); ok {
+		return q.VisitorConnections(id) > 0
+	}
+	return true
+}
+
+// away builds the away behaviour from the configuration; it keeps no state,
+// so building it where needed is cheap.
+func (s *Server) away() *chat.Away {
+	o := chat.Offline{Presence: hubVisitors{s.Hub}, PublicURL: s.Config.PublicURL}
+	if s.Config.SMTPURL != "" {
+		m, err := chat.NewMailer(s.Config.SMTPURL)
+		if err != nil {
+			s.log.Error("smtp url", "err", err) // Validate refuses it first
+		} else {
+			o.Mailer = m
+		}
+	}
+	return chat.NewAway(s.Chat, o)
+}
 
 // publicRoutingRoutes are the routes the widget may call without logging in.
 func (s *Server) publicRoutingRoutes(api fiber.Router) {
@@ -41,12 +70,29 @@ func (s *Server) routingRoutes(authed fiber.Router) {
 // registerRoutingFrames adds take and transfer for agents, and makes the
 // visitor's message frame honour its department field.
 func (s *Server) registerRoutingFrames() {
+	away := s.away()
 	s.visitorFrames[wire.TypeSend] = func(ctx context.Context, vs *visitorSocket, f wire.ClientFrame) error {
-		ack, err := s.Chat.SendVisitorMessageTo(ctx, vs.visitor, f.ConversationID, f.ClientID, f.Body, f.Department, s.Dispatcher)
+		ack, err := s.Chat.SendVisitorMessageTo(ctx, vs.visitor, f.ConversationID, f.ClientID, f.Body, f.Department,
+			s.Dispatcher, away.EmailReplies())
 		if err == nil {
 			vs.send(ack)
 		}
 		return err
+	}
+	s.visitorFrames[typeEmail] = func(ctx context.Context, vs *visitorSocket, f wire.ClientFrame) error {
+		ok, err := away.SetVisitorEmail(ctx, vs.visitor, f.Email)
+		if err == nil {
+			vs.send(ok)
+		}
+		return err
+	}
+	send := s.agentFrames[wire.TypeSend]
+	s.agentFrames[wire.TypeSend] = func(ctx context.Context, as *agentSocket, f wire.ClientFrame) error {
+		if err := send(ctx, as, f); err != nil {
+			return err
+		}
+		away.MailIfAway(ctx, f.ConversationID, as.agent.Name, f.Body)
+		return nil
 	}
 	s.agentFrames[typeTake] = func(ctx context.Context, as *agentSocket, f wire.ClientFrame) error {
 		_, err := s.Dispatcher.Take(ctx, f.ConversationID, as.agent.ID)

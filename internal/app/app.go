@@ -235,6 +235,11 @@ func (a *App) Serve(ln net.Listener) error {
 			a.log.Error("dispatcher stopped", "err", err)
 		}
 	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.Chat.RunInactivity(ctx, a.Config.InactivityTimeout)
+	}()
 	a.startBackground(ctx)
 	a.startPresence(ctx)
 	a.log.Info("kefu is serving", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL,
