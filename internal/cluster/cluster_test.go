@@ -45,7 +45,7 @@ func TestCluster(t *testing.T) {
 // clusterEnv is the environment every instance shares: the settings that
 // must be equal on every instance (docs/deploy.md), short timers, and a bus
 // prefix of the test's own.
-func clusterEnv(t *testing.T, dsn, busURL string) []string {
+func clusterEnv(t testing.TB, dsn, busURL string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KEFU_") {
@@ -60,7 +60,7 @@ func clusterEnv(t *testing.T, dsn, busURL string) []string {
 		"KEFU_LOG_LEVEL=warn")
 }
 
-func addAgent(t *testing.T, env []string, email, role string) {
+func addAgent(t testing.TB, env []string, email, role string) {
 	t.Helper()
 	cmd := exec.Command(kefuBinary(t), "agent", "add", "--email", email, "--name", email, "--role", role)
 	cmd.Env = append(append([]string(nil), env...), "KEFU_DATA="+t.TempDir())
@@ -70,7 +70,7 @@ func addAgent(t *testing.T, env []string, email, role string) {
 	}
 }
 
-func dialAgent(t *testing.T, k *instance, email string, o client.Options) *client.Client {
+func dialAgent(t testing.TB, k *instance, email string, o client.Options) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -88,7 +88,7 @@ func dialAgent(t *testing.T, k *instance, email string, o client.Options) *clien
 	return c
 }
 
-func dialShopper(t *testing.T, k *instance, o client.Options) *client.Client {
+func dialShopper(t testing.TB, k *instance, o client.Options) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

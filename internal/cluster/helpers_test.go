@@ -40,7 +40,7 @@ var (
 )
 
 // kefuBinary builds the real binary once per test run.
-func kefuBinary(t *testing.T) string {
+func kefuBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		gomod, err := exec.Command("go", "env", "GOMOD").Output()
@@ -68,7 +68,7 @@ func kefuBinary(t *testing.T) string {
 
 // freshSchema creates an empty schema in the test database, drops it when
 // t ends, and returns a DSN whose search_path points at it.
-func freshSchema(t *testing.T) string {
+func freshSchema(t testing.TB) string {
 	t.Helper()
 	base := testenv.Postgres(t)
 	admin, err := sql.Open("pgx", base)
@@ -96,7 +96,7 @@ func freshSchema(t *testing.T) string {
 	return u.String()
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -147,7 +147,7 @@ func (k *instance) dead() bool {
 
 // startInstance starts `kefu serve` with env plus its own data folder and
 // address, waits for /readyz, and kills it when t ends.
-func startInstance(t *testing.T, name string, env []string) *instance {
+func startInstance(t testing.TB, name string, env []string) *instance {
 	t.Helper()
 	k := &instance{name: name, addr: freePort(t), log: &lockedBuffer{}, done: make(chan struct{})}
 	k.cmd = exec.Command(kefuBinary(t), "serve")
@@ -187,7 +187,7 @@ func startInstance(t *testing.T, name string, env []string) *instance {
 
 // kill ends the instance with SIGKILL: no clean shutdown, no presence rows
 // deleted, sockets cut.
-func (k *instance) kill(t *testing.T) {
+func (k *instance) kill(t testing.TB) {
 	t.Helper()
 	if err := k.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("killing %s: %v", k.name, err)
