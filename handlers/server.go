@@ -148,7 +148,14 @@ func (s *Server) routes() {
 	s.attachmentRoutes()
 
 	if s.Static != nil {
-		app.Get("/console", func(c *fiber.Ctx) error { return c.Redirect("/console/", http.StatusMovedPermanently) })
+		// Fiber's non-strict routing matches "/console/" here too: redirect
+		// only the bare path, or the redirect loops.
+		app.Get("/console", func(c *fiber.Ctx) error {
+			if c.Path() != "/console" {
+				return c.Next()
+			}
+			return c.Redirect("/console/", http.StatusMovedPermanently)
+		})
 		app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(s.Static), Index: "index.html", MaxAge: 0}))
 	}
 }
