@@ -96,16 +96,35 @@ func Eligible(agentID string, dept *models.Department, fellBack bool) bool {
 	return dept == nil || fellBack || dept.HasMember(agentID)
 }
 
+// memberSets indexes each department's members, once per pass.
+func memberSets(depts map[string]*models.Department) map[string]map[string]bool {
+	out := make(map[string]map[string]bool, len(depts))
+	for id, d := range depts {
+		set := make(map[string]bool, len(d.Members))
+		for _, m := range d.Members {
+			set[m] = true
+		}
+		out[id] = set
+	}
+	return out
+}
+
 // eligibleFor returns the candidates of pool that may get a conversation of
-// dept, minus those refused, and how many were left out as non-members.
-func eligibleFor(pool []Candidate, dept *models.Department, fellBack bool, refused []skip) ([]Candidate, int) {
+// dept (members: its member set), minus those refused, and how many were
+// left out as non-members. With nothing to leave out it returns pool
+// itself, which the caller must not modify.
+func eligibleFor(pool []Candidate, dept *models.Department, members map[string]bool, fellBack bool, refused []skip) ([]Candidate, int) {
+	open := dept == nil || fellBack
+	if open && len(refused) == 0 {
+		return pool, 0
+	}
 	out := make([]Candidate, 0, len(pool))
 	notMembers := 0
 	for _, c := range pool {
 		if slices.ContainsFunc(refused, func(s skip) bool { return s.ID == c.Agent.ID }) {
 			continue
 		}
-		if !Eligible(c.Agent.ID, dept, fellBack) {
+		if !open && !members[c.Agent.ID] {
 			notMembers++
 			continue
 		}

@@ -675,6 +675,7 @@ func (d *Dispatcher) assign(ctx context.Context, queue []*models.Conversation) (
 	}
 	d.mu.Unlock()
 	pool, skipped := candidates(agents, pres, d.def)
+	members := memberSets(depts)
 	now := d.clock.Now()
 	var nextFallback time.Time
 
@@ -701,11 +702,15 @@ func (d *Dispatcher) assign(ctx context.Context, queue []*models.Conversation) (
 		var refused []skip
 	conversation:
 		for {
-			cands, notMembers := eligibleFor(pool, dept, fellBack, refused)
+			var set map[string]bool
+			if dept != nil {
+				set = members[dept.ID]
+			}
+			cands, notMembers := eligibleFor(pool, dept, set, fellBack, refused)
 			if declined, ok := d.declined[c.ID]; ok && len(cands) > 1 {
 				// It was taken from this agent for not answering: anyone
 				// else first.
-				cands = slices.DeleteFunc(cands, func(x Candidate) bool { return x.Agent.ID == declined })
+				cands = slices.DeleteFunc(slices.Clone(cands), func(x Candidate) bool { return x.Agent.ID == declined })
 			}
 			if len(cands) == 0 {
 				break

@@ -74,6 +74,23 @@ func MustShopper(tb testing.TB, s models.Store, now time.Time) *models.Conversat
 	return res.Conversation
 }
 
+// MustShopperIn is MustShopper for a department.
+func MustShopperIn(tb testing.TB, s models.Store, deptID string, now time.Time) *models.Conversation {
+	tb.Helper()
+	ctx := context.Background()
+	b := make([]byte, 32)
+	rand.Read(b)
+	v := &models.Visitor{TokenHash: hex.EncodeToString(b)}
+	if err := s.CreateVisitor(ctx, v); err != nil {
+		tb.Fatalf("create visitor: %v", err)
+	}
+	res, err := s.SendVisitorMessage(ctx, models.VisitorMessage{VisitorID: v.ID, ClientID: "m1", Body: "hello?", DepartmentID: &deptID, Now: now})
+	if err != nil {
+		tb.Fatalf("first message: %v", err)
+	}
+	return res.Conversation
+}
+
 // MustConversation reads a conversation back.
 func MustConversation(tb testing.TB, s models.Store, id string) *models.Conversation {
 	tb.Helper()

@@ -73,6 +73,14 @@ func TestRunKick(t *testing.T) {
 // another goroutine resolves chats as soon as they are assigned. No
 // conversation may be assigned twice and no agent may go over their cap.
 func TestRacingDispatchers(t *testing.T) {
+	t.Run("no departments", func(t *testing.T) { raceDispatchers(t, false) })
+	// Half the backlog for a round-robin department, half for a
+	// least-busy one, each with half the agents: the same guarantees, and
+	// every conversation served by a member.
+	t.Run("departments", func(t *testing.T) { raceDispatchers(t, true) })
+}
+
+func raceDispatchers(t *testing.T, withDepts bool) {
 	const (
 		nConv     = 200
 		nAgents   = 10
@@ -91,8 +99,30 @@ func TestRacingDispatchers(t *testing.T) {
 		caps[a.ID] = a.MaxChats
 	}
 	convs := map[string]bool{}
+	deptOf := map[string]*models.Department{} // conversation → department
+	var depts []*models.Department
+	if withDepts {
+		for i, st := range []string{models.StrategyRoundRobin, models.StrategyLeastBusy} {
+			d := &models.Department{Name: st, Strategy: st}
+			for j := i * nAgents / 2; j < (i+1)*nAgents/2; j++ {
+				d.Members = append(d.Members, agents[j].ID)
+			}
+			if err := s1.CreateDepartment(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			depts = append(depts, d)
+		}
+	}
 	for i := range nConv {
-		convs[MustShopper(t, s1, t0.Add(time.Duration(i)*time.Millisecond)).ID] = true
+		now := t0.Add(time.Duration(i) * time.Millisecond)
+		if !withDepts {
+			convs[MustShopper(t, s1, now).ID] = true
+			continue
+		}
+		d := depts[i%2]
+		c := MustShopperIn(t, s1, d.ID, now)
+		convs[c.ID] = true
+		deptOf[c.ID] = d
 	}
 
 	var notified sync.Map // conversation ID → *atomic.Int32
@@ -193,6 +223,8 @@ func TestRacingDispatchers(t *testing.T) {
 		}
 		if len(recs) != 1 {
 			t.Errorf("conversation %s has %d assignment records, want 1", id, len(recs))
+		} else if d := deptOf[id]; d != nil && (!d.HasMember(recs[0].AgentID) || recs[0].Strategy != d.Strategy) {
+			t.Errorf("conversation %s of %s went to %s by %s; want a member, by %s", id, d.Name, recs[0].AgentID, recs[0].Strategy, d.Strategy)
 		}
 		v, ok := notified.Load(id)
 		if !ok || v.(*atomic.Int32).Load() != 1 {
