@@ -242,3 +242,27 @@ func TestPositionAndEstimatedWait(t *testing.T) {
 		t.Errorf("position frame %+v; want 1 with an estimate of at least a second", p)
 	}
 }
+
+func TestUnavailableAsksForEmail(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{Config: func(c *config.Config) {
+		// Nothing is mailed in this test (the shopper stays connected);
+		// the setting only makes the widget ask for an address.
+		c.SMTPURL = "smtp://127.0.0.1:2525?from=help@shop.test"
+	}})
+	shop := newShopper(t, srv, "")
+	conv := shop.say("c-1", "Hello?").ConversationID
+	u := shop.nextType("unavailable")
+	if u.ConversationID != conv {
+		t.Fatalf("unavailable frame %+v", u)
+	}
+	shop.send(map[string]string{"type": "email", "email": "not an address"})
+	shop.waitError(models.EINVALID, "email")
+	shop.send(map[string]string{"type": "email", "email": "ann@example.test"})
+	if f := shop.nextType("email_saved"); f.Status != "ann@example.test" {
+		t.Errorf("email_saved %+v", f)
+	}
+	v, err := srv.Store.Visitor(t.Context(), shop.visitorID)
+	if err != nil || v.Email != "ann@example.test" {
+		t.Errorf("visitor e-mail %q, %v; want stored", v.Email, err)
+	}
+}
