@@ -99,14 +99,20 @@ func (s *Server) registerRoutingFrames() {
 		return err
 	}
 	s.agentFrames[typeTransfer] = func(ctx context.Context, as *agentSocket, f wire.ClientFrame) error {
-		_, _, err := s.Chat.Transfer(ctx, as.agent, s.transferRequest(f.ConversationID, f.AgentID, f.Department, f.Note))
+		_, _, err := s.transfer(ctx, as.agent, f.ConversationID, f.AgentID, f.Department, f.Note)
 		return err
 	}
 }
 
-func (s *Server) transferRequest(convID, agentID, deptID, note string) chat.TransferRequest {
-	return chat.TransferRequest{ConversationID: convID, ToAgentID: agentID, ToDepartmentID: deptID, Note: note,
-		Capacity: func(a *models.Agent) int { return a.Capacity(s.Config.DefaultMaxChats) }}
+// transfer hands a conversation on. A conversation goes only to an agent
+// with a console open here: one with none would hold it with no grace
+// period running to give it back.
+func (s *Server) transfer(ctx context.Context, by *models.Agent, convID, agentID, deptID, note string) (*models.Conversation, *models.TransferRecord, error) {
+	if agentID != "" && s.Dispatcher.Presence(agentID).Connections == 0 {
+		return nil, nil, models.Errorf(models.ECONFLICT, "that agent is not online; transfer to a department instead")
+	}
+	return s.Chat.Transfer(ctx, by, chat.TransferRequest{ConversationID: convID, ToAgentID: agentID, ToDepartmentID: deptID,
+		Note: note, Capacity: func(a *models.Agent) int { return a.Capacity(s.Config.DefaultMaxChats) }})
 }
 
 // departmentView is a department as admins see it; fallback in seconds.
@@ -250,8 +256,7 @@ func (s *Server) transferConversation(c *fiber.Ctx) error {
 	if err := parseJSON(c, &req); err != nil {
 		return err
 	}
-	conv, rec, err := s.Chat.Transfer(c.UserContext(), currentAgent(c),
-		s.transferRequest(strings.Clone(c.Params("id")), req.AgentID, req.Department, req.Note))
+	conv, rec, err := s.transfer(c.UserContext(), currentAgent(c), strings.Clone(c.Params("id")), req.AgentID, req.Department, req.Note)
 	if err != nil {
 		return err
 	}

@@ -100,6 +100,9 @@ func TestDepartmentRoutingTransferAndRecords(t *testing.T) {
 		if resp.StatusCode != 404 {
 			t.Errorf("transfer by an agent who may not even read it: HTTP %d, want 404", resp.StatusCode)
 		}
+		offline := srv.CreateAgent(t, "cy@shop.test", "Cy", models.RoleAgent, testPassword)
+		bo.send(wire.ClientFrame{Type: "transfer", ConversationID: conv, AgentID: offline.ID, Note: note})
+		bo.waitError(models.ECONFLICT, "transfer")
 		bo.send(wire.ClientFrame{Type: "transfer", ConversationID: conv, AgentID: a.ID, Note: note})
 		tf := ana.nextType("transfer")
 		if tf.ConversationID != conv || tf.Conversation == nil || tf.Conversation.AgentID != a.ID {
