@@ -20,7 +20,8 @@ func TestScenariosSmoke(t *testing.T) {
 	}})
 	cfg, err := parseFlags([]string{"-url", srv.URL, "-admin-password", apptest.AdminPassword,
 		"-shoppers", "50", "-rounds", "3", "-conversations", "10", "-chat-duration", "1s",
-		"-burst", "10", "-agents", "2", "-workers", "2", "-procs=false"}, io.Discard)
+		"-burst", "10", "-agents", "2", "-workers", "2", "-procs=false",
+		"-scenarios", "connect,broadcast,chat,dispatch,mixed", "-mixed-conversations", "5", "-announce-every", "100ms"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +55,9 @@ func TestScenariosSmoke(t *testing.T) {
 		{"chat", "round trip p99", -1, -1},
 		{"dispatch", "conversations assigned", 10, -2},
 		{"dispatch", "first message → agent p99", -1, -2},
+		{"mixed", "chat round trip p99, no announcement", -1, -1},
+		{"mixed", "chat round trip p99, announcing", -1, -1},
+		{"mixed", "announcements sent meanwhile", -1, -1},
 	} {
 		r := get(tc.scenario, tc.metric)
 		check := func(who string, got, want float64) {

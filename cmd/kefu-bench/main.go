@@ -92,12 +92,15 @@ type Config struct {
 	Conversations int
 	ChatDuration  time.Duration
 	Burst         int
-	Agents        int
-	Workers       int
-	Procs         bool
-	Baseline      bool
-	JSON          bool
-	Timeout       time.Duration
+	// MixedConversations and AnnounceEvery shape the mixed scenario.
+	MixedConversations int
+	AnnounceEvery      time.Duration
+	Agents             int
+	Workers            int
+	Procs              bool
+	Baseline           bool
+	JSON               bool
+	Timeout            time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (Config, error) {
@@ -109,12 +112,14 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "pid of the Kefu process, for memory and CPU figures (set by -spawn)")
 	fs.StringVar(&c.AdminEmail, "admin-email", "admin@kefu.local", "admin e-mail (announcements, agents)")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "admin password; with -spawn read from the data folder's admin-password.txt")
-	scen := fs.String("scenarios", "connect,broadcast,chat,dispatch", "comma-separated: connect, broadcast, chat, dispatch")
+	scen := fs.String("scenarios", "connect,broadcast,chat,dispatch", "comma-separated: connect, broadcast, chat, dispatch, mixed")
 	fs.IntVar(&c.Shoppers, "shoppers", 1000, "idle shoppers for connect and broadcast (at most 20000)")
 	fs.IntVar(&c.Rounds, "rounds", 50, "announcements in broadcast (CPU per frame is taken over all of them)")
 	fs.IntVar(&c.Conversations, "conversations", 200, "concurrent conversations in chat (at most 2000)")
 	fs.DurationVar(&c.ChatDuration, "chat-duration", 10*time.Second, "how long chat runs")
 	fs.IntVar(&c.Burst, "burst", 200, "new conversations at once in dispatch (at most 2000)")
+	fs.IntVar(&c.MixedConversations, "mixed-conversations", 50, "chats running in mixed (while every idle shopper gets announcements)")
+	fs.DurationVar(&c.AnnounceEvery, "announce-every", 500*time.Millisecond, "time between announcements in mixed")
 	fs.IntVar(&c.Agents, "agents", 20, "agents for chat and dispatch (each takes conversations/agents chats)")
 	fs.IntVar(&c.Workers, "workers", 0, "worker groups holding the shoppers, each on its own 127.0.0.x source address (0: one per 5000 shoppers)")
 	fs.BoolVar(&c.Procs, "procs", true, "run worker groups as child processes (each process may hold only so many open files)")
@@ -141,6 +146,10 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		return fail("-rounds must be 1…500")
 	case c.ChatDuration <= 0 || c.ChatDuration > 5*time.Minute:
 		return fail("-chat-duration must be more than 0 and at most 5m")
+	case c.MixedConversations < 1 || c.MixedConversations > 2000:
+		return fail("-mixed-conversations must be 1…2000")
+	case c.AnnounceEvery < 10*time.Millisecond:
+		return fail("-announce-every must be at least 10ms")
 	case c.Agents < 1 || c.Agents > 200:
 		return fail("-agents must be 1…200")
 	case c.URL == "" && c.Spawn == "":
@@ -155,6 +164,12 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		c.Workers = (c.Shoppers + 4999) / 5000
 	}
 	return c, nil
+}
+
+// maxChats is the cap each bench agent gets: enough for the largest
+// scenario's conversations spread over the agents.
+func (c Config) maxChats() int {
+	return max(c.Conversations, c.Burst, c.MixedConversations)/c.Agents + 2
 }
 
 // loopbackOnly refuses any target that is not on this machine.
@@ -254,6 +269,8 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 			res, err = chatScenario(ctx, cfg, kefu, base, log)
 		case "dispatch":
 			res, err = dispatchScenario(ctx, cfg, kefu, log)
+		case "mixed":
+			res, err = mixedScenario(ctx, cfg, kefu, base, log)
 		default:
 			err = fmt.Errorf("unknown scenario %q", sc)
 		}

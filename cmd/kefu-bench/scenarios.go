@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -303,6 +302,7 @@ func shopper(ctx context.Context, t *target) (*sock, string, error) {
 type agentPool struct {
 	socks    []*sock
 	assigned sync.Map // visitor id → time the agent learned of the assignment (unix ns)
+	convs    sync.Map // visitor id → conversation id
 	wg       sync.WaitGroup
 }
 
@@ -348,6 +348,7 @@ func (p *agentPool) serve(s *sock) {
 		case f.Type == "conversation" && f.Conversation != nil && f.Conversation.Status == "assigned":
 			if f.Conversation.Visitor != nil {
 				p.assigned.LoadOrStore(f.Conversation.Visitor.ID, time.Now().UnixNano())
+				p.convs.Store(f.Conversation.Visitor.ID, f.Conversation.ID)
 			}
 			_ = s.send(map[string]any{"type": "message", "conversation_id": f.Conversation.ID, "client_id": uuid.NewString(), "body": "hello, how can I help?"})
 		case f.Type == "message" && f.Message != nil && f.Message.SenderKind == "visitor":
@@ -389,100 +390,125 @@ func (c *conv) waitReply(body string) bool {
 	}
 }
 
+// setupChats opens k conversations on t, each answered once by an agent.
+func setupChats(ctx context.Context, t *target, k int) ([]*conv, error) {
+	convs := make([]*conv, k)
+	errs := make(chan error, k)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range convs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			s, _, err := shopper(ctx, t)
+			<-sem
+			if err != nil {
+				errs <- err
+				return
+			}
+			c := &conv{s: s}
+			if err := s.send(map[string]any{"type": "message", "client_id": uuid.NewString(), "body": "hi"}); err != nil {
+				errs <- err
+				return
+			}
+			timeout := time.After(60 * time.Second)
+			for {
+				select {
+				case fr, ok := <-s.frames:
+					if !ok {
+						errs <- fmt.Errorf("shopper socket closed")
+						return
+					}
+					if fr.Type == "message" && fr.Message != nil && fr.Message.SenderKind == "agent" {
+						c.cid = fr.Message.ConversationID
+						convs[i] = c
+						return
+					}
+				case <-timeout:
+					errs <- fmt.Errorf("no agent answered within 60s")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return convs, err
+	}
+	return convs, nil
+}
+
+// chatLoop runs every conversation as a loop of a shopper message and the
+// agent's answer for d, and returns the round trips and how long it took.
+func chatLoop(convs []*conv, d time.Duration) ([]int64, time.Duration) {
+	var rtts []int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for _, c := range convs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []int64
+			defer func() { mu.Lock(); rtts = append(rtts, mine...); mu.Unlock() }()
+			for n := 0; time.Now().Before(deadline); n++ {
+				body := fmt.Sprintf("m%d-%d", start.UnixNano(), n)
+				t0 := time.Now()
+				if c.s.send(map[string]any{"type": "message", "client_id": uuid.NewString(), "body": body}) != nil {
+					return
+				}
+				if !c.waitReply("re: " + body) {
+					return
+				}
+				mine = append(mine, time.Since(t0).Nanoseconds())
+			}
+		}()
+	}
+	wg.Wait()
+	return rtts, time.Since(start)
+}
+
+func closeChats(t *target, convs []*conv) {
+	for _, c := range convs {
+		if c == nil {
+			continue
+		}
+		if t.name == "kefu" {
+			_ = c.s.send(map[string]any{"type": "resolve", "conversation_id": c.cid})
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, c := range convs {
+		if c != nil {
+			c.s.close()
+		}
+	}
+}
+
 // chatScenario runs K concurrent conversations, each a loop of a shopper
 // message and the agent's answer, for ChatDuration.
 func chatScenario(ctx context.Context, cfg Config, kefu, base *target, log io.Writer) ([]Result, error) {
 	type figures struct{ rate, p50, p99 float64 }
 	measure := func(t *target) (figures, error) {
 		var f figures
-		agents, err := startAgents(ctx, t, cfg.Agents, max(cfg.Conversations, cfg.Burst)/cfg.Agents+2)
+		agents, err := startAgents(ctx, t, cfg.Agents, cfg.maxChats())
 		if err != nil {
 			return f, err
 		}
 		defer agents.close()
-		convs := make([]*conv, cfg.Conversations)
-		errs := make(chan error, cfg.Conversations)
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 64)
-		for i := range convs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sem <- struct{}{}
-				s, _, err := shopper(ctx, t)
-				<-sem
-				if err != nil {
-					errs <- err
-					return
-				}
-				if err := s.send(map[string]any{"type": "message", "client_id": uuid.NewString(), "body": "hi"}); err != nil {
-					errs <- err
-					return
-				}
-				timeout := time.After(60 * time.Second)
-				for {
-					select {
-					case fr, ok := <-s.frames:
-						if !ok {
-							errs <- fmt.Errorf("shopper socket closed")
-							return
-						}
-						if fr.Type == "message" && fr.Message != nil && fr.Message.SenderKind == "agent" {
-							convs[i] = &conv{s: s, cid: fr.Message.ConversationID}
-							return
-						}
-					case <-timeout:
-						errs <- fmt.Errorf("no agent answered within 60s")
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
+		convs, err := setupChats(ctx, t, cfg.Conversations)
+		defer closeChats(t, convs)
+		if err != nil {
 			return f, err
 		}
 		fmt.Fprintf(log, "kefu-bench: %s: %d conversations with %d agents\n", t.name, len(convs), cfg.Agents)
-		var rtts []int64
-		var mu sync.Mutex
-		var trips atomic.Int64
-		deadline := time.Now().Add(cfg.ChatDuration)
-		start := time.Now()
-		for _, c := range convs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var mine []int64
-				defer func() { mu.Lock(); rtts = append(rtts, mine...); mu.Unlock() }()
-				for n := 0; time.Now().Before(deadline); n++ {
-					body := fmt.Sprintf("m%d", n)
-					t0 := time.Now()
-					if c.s.send(map[string]any{"type": "message", "client_id": uuid.NewString(), "body": body}) != nil {
-						return
-					}
-					if !c.waitReply("re: " + body) {
-						return
-					}
-					mine = append(mine, time.Since(t0).Nanoseconds())
-					trips.Add(1)
-				}
-			}()
-		}
-		wg.Wait()
-		took := time.Since(start)
-		f.rate = float64(2*trips.Load()) / took.Seconds()
+		rtts, took := chatLoop(convs, cfg.ChatDuration)
+		f.rate = float64(2*len(rtts)) / took.Seconds()
 		ms := sortedMS(rtts)
 		f.p50, f.p99 = percentile(ms, 50), percentile(ms, 99)
-		if t.name == "kefu" {
-			for _, c := range convs {
-				_ = c.s.send(map[string]any{"type": "resolve", "conversation_id": c.cid})
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		for _, c := range convs {
-			c.s.close()
-		}
 		return f, nil
 	}
 	k, err := measure(kefu)
@@ -512,10 +538,100 @@ func chatScenario(ctx context.Context, cfg Config, kefu, base *target, log io.Wr
 	}, nil
 }
 
+// mixedScenario connects the idle shoppers, then runs MixedConversations
+// chats for ChatDuration without announcements and again while an
+// announcement goes to every shopper every AnnounceEvery: the chat
+// round trip with and without fan-out in progress.
+func mixedScenario(ctx context.Context, cfg Config, kefu, base *target, log io.Writer) ([]Result, error) {
+	type figures struct{ quiet50, quiet99, busy50, busy99, announcements float64 }
+	measure := func(t *target) (figures, error) {
+		var f figures
+		ws, err := startWorkers(cfg.Workers, cfg.Procs)
+		if err != nil {
+			return f, err
+		}
+		defer stopWorkers(ws)
+		share := func(i int) int { return cfg.Shoppers/len(ws) + boolInt(i < cfg.Shoppers%len(ws)) }
+		if _, err := all(ws, func(i int, w *worker) workerCmd {
+			return workerCmd{Cmd: "connect", URL: t.visitor, Origin: t.base, N: share(i), Src: w.src, Concurrency: 64}
+		}); err != nil {
+			return f, err
+		}
+		agents, err := startAgents(ctx, t, cfg.Agents, cfg.maxChats())
+		if err != nil {
+			return f, err
+		}
+		defer agents.close()
+		convs, err := setupChats(ctx, t, cfg.MixedConversations)
+		defer closeChats(t, convs)
+		if err != nil {
+			return f, err
+		}
+		quiet, _ := chatLoop(convs, cfg.ChatDuration)
+		stop := make(chan struct{})
+		done := make(chan []string)
+		go func() {
+			var ids []string
+			defer func() { done <- ids }()
+			for r := 100000; ; r++ {
+				if id, err := announce(ctx, t, r); err == nil {
+					ids = append(ids, id)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(cfg.AnnounceEvery):
+				}
+			}
+		}()
+		busy, _ := chatLoop(convs, cfg.ChatDuration)
+		close(stop)
+		ids := <-done
+		f.announcements = float64(len(ids))
+		if t.name == "kefu" {
+			for _, id := range ids {
+				_ = api(ctx, "POST", t.base+"/api/announcements/"+id+"/withdraw", t.token, nil, nil)
+			}
+		}
+		q, b := sortedMS(quiet), sortedMS(busy)
+		f.quiet50, f.quiet99, f.busy50, f.busy99 = percentile(q, 50), percentile(q, 99), percentile(b, 50), percentile(b, 99)
+		fmt.Fprintf(log, "kefu-bench: %s: chat p99 %.1f ms quiet, %.1f ms during %d announcements to %d shoppers\n",
+			t.name, f.quiet99, f.busy99, len(ids), cfg.Shoppers)
+		return f, nil
+	}
+	k, err := measure(kefu)
+	if err != nil {
+		return nil, fmt.Errorf("kefu: %w", err)
+	}
+	var b *figures
+	if base != nil {
+		bf, err := measure(base)
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		b = &bf
+	}
+	pick := func(get func(figures) float64) *float64 {
+		if b == nil {
+			return nil
+		}
+		v := get(*b)
+		return &v
+	}
+	name := fmt.Sprintf("mixed (%d chats, %d idle)", cfg.MixedConversations, cfg.Shoppers)
+	return []Result{
+		result(name, "chat round trip p50, no announcement", "ms", k.quiet50, pick(func(f figures) float64 { return f.quiet50 })),
+		result(name, "chat round trip p99, no announcement", "ms", k.quiet99, pick(func(f figures) float64 { return f.quiet99 })),
+		result(name, "chat round trip p50, announcing", "ms", k.busy50, pick(func(f figures) float64 { return f.busy50 })),
+		result(name, "chat round trip p99, announcing", "ms", k.busy99, pick(func(f figures) float64 { return f.busy99 })),
+		result(name, "announcements sent meanwhile", "", k.announcements, pick(func(f figures) float64 { return f.announcements })),
+	}, nil
+}
+
 // dispatchScenario opens Burst conversations at once and times each from
 // the shopper's first message to the agent's assignment notice.
 func dispatchScenario(ctx context.Context, cfg Config, kefu *target, log io.Writer) ([]Result, error) {
-	agents, err := startAgents(ctx, kefu, cfg.Agents, max(cfg.Conversations, cfg.Burst)/cfg.Agents+2)
+	agents, err := startAgents(ctx, kefu, cfg.Agents, cfg.maxChats())
 	if err != nil {
 		return nil, err
 	}
@@ -567,6 +683,12 @@ func dispatchScenario(ctx context.Context, cfg Config, kefu *target, log io.Writ
 		time.Sleep(50 * time.Millisecond)
 	}
 	fmt.Fprintf(log, "kefu-bench: kefu: %d of %d new conversations reached an agent\n", len(lat), len(shops))
+	for _, sh := range shops { // free the agents' capacity for what follows
+		if cid, ok := agents.convs.Load(sh.vid); ok {
+			_ = sh.s.send(map[string]any{"type": "resolve", "conversation_id": cid})
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
 	ms := sortedMS(lat)
 	sort.Float64s(ms)
 	name := fmt.Sprintf("dispatch (%d at once)", cfg.Burst)
