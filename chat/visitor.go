@@ -3,7 +3,7 @@ package chat
 import (
 	"context"
 
-	"github.com/kefu-chat/kefu/handlers/auth"
+	"github.com/kefu-chat/kefu/auth"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"
 )

@@ -5,7 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/kefu-chat/kefu/handlers/auth"
+	"github.com/kefu-chat/kefu/auth"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"
 )

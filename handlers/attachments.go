@@ -8,9 +8,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/kefu-chat/kefu/auth"
 	"github.com/kefu-chat/kefu/chat"
 	"github.com/kefu-chat/kefu/config"
-	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"
 )

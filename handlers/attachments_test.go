@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kefu-chat/kefu/auth"
 	"github.com/kefu-chat/kefu/chat"
 	"github.com/kefu-chat/kefu/config"
-	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/internal/app"
 	"github.com/kefu-chat/kefu/internal/apptest"
 	"github.com/kefu-chat/kefu/models"

@@ -10,8 +10,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/kefu-chat/kefu/auth"
 	"github.com/kefu-chat/kefu/config"
-	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/internal/ratelimit"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"

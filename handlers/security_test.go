@@ -11,9 +11,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/kefu-chat/kefu/auth"
 	"github.com/kefu-chat/kefu/config"
 	"github.com/kefu-chat/kefu/handlers"
-	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/internal/apptest"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"

@@ -16,9 +16,9 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
+	"github.com/kefu-chat/kefu/auth"
 	"github.com/kefu-chat/kefu/chat"
 	"github.com/kefu-chat/kefu/config"
-	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/realtime"
 	"github.com/kefu-chat/kefu/routing"

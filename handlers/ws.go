@@ -12,8 +12,8 @@ import (
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/kefu-chat/kefu/auth"
 	"github.com/kefu-chat/kefu/chat"
-	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"
 	"github.com/kefu-chat/kefu/realtime"

@@ -20,10 +20,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kefu-chat/kefu/auth"
 	"github.com/kefu-chat/kefu/chat"
 	"github.com/kefu-chat/kefu/config"
 	"github.com/kefu-chat/kefu/handlers"
-	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/internal/metrics"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/blobfs"

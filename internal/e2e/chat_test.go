@@ -11,8 +11,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/kefu-chat/kefu/auth"
 	"github.com/kefu-chat/kefu/config"
-	"github.com/kefu-chat/kefu/handlers/auth"
 	"github.com/kefu-chat/kefu/internal/apptest"
 	"github.com/kefu-chat/kefu/models"
 )

@@ -332,4 +332,3 @@ func (s *Store) SetPriority(ctx context.Context, conversationID string, p models
 	}
 	return &out, nil
 }
-
