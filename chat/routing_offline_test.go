@@ -1,115 +1,16 @@
 package chat
 
 import (
-	"bufio"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kefu-chat/kefu/internal/smtpsink"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/memstore"
 	"github.com/kefu-chat/kefu/realtime"
 )
-
-// smtpSink is a tiny SMTP server on 127.0.0.1 that keeps what it receives.
-type smtpSink struct {
-	addr string
-	mail chan sunkMail
-	ln   net.Listener
-	wg   sync.WaitGroup
-}
-
-type sunkMail struct {
-	from string
-	to   []string
-	data string
-}
-
-func startSMTPSink(t *testing.T) *smtpSink {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &smtpSink{addr: ln.Addr().String(), mail: make(chan sunkMail, 16), ln: ln}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); s.wg.Wait() })
-	return s
-}
-
-func (s *smtpSink) serve(c net.Conn) {
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
-	say := func(line string) { _, _ = c.Write([]byte(line + "\r\n")) }
-	say("220 sink ready")
-	var m sunkMail
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
-			say("250 sink")
-		case strings.HasPrefix(cmd, "MAIL FROM:"):
-			m = sunkMail{from: strings.TrimSpace(line[10:])}
-			say("250 ok")
-		case strings.HasPrefix(cmd, "RCPT TO:"):
-			m.to = append(m.to, strings.Trim(strings.TrimSpace(line[8:]), "<>"))
-			say("250 ok")
-		case cmd == "DATA":
-			say("354 go on")
-			var b strings.Builder
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				b.WriteString(l)
-			}
-			m.data = b.String()
-			s.mail <- m
-			say("250 queued")
-		case cmd == "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("250 ok")
-		}
-	}
-}
-
-func (s *smtpSink) next(t *testing.T) sunkMail {
-	t.Helper()
-	select {
-	case m := <-s.mail:
-		return m
-	case <-time.After(10 * time.Second):
-		t.Fatal("no mail within 10s")
-	}
-	return sunkMail{}
-}
 
 // fixedPresence is a VisitorPresence whose answer the test sets.
 type fixedPresence bool
@@ -125,17 +26,17 @@ func newTestService(t *testing.T, now func() time.Time) (*Service, *memstore.Sto
 }
 
 func TestMailer(t *testing.T) {
-	sink := startSMTPSink(t)
-	m, err := NewMailer("smtp://" + sink.addr + "?from=shop@example.test")
+	sink := smtpsink.Start(t)
+	m, err := NewMailer("smtp://" + sink.Addr + "?from=shop@example.test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Send("ann@example.test", "Hello", "line one\nline two"); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	got := sink.next(t)
-	if got.from != "<shop@example.test>" || len(got.to) != 1 || got.to[0] != "ann@example.test" ||
-		!strings.Contains(got.data, "Subject: Hello\r\n") || !strings.Contains(got.data, "line one\r\nline two") {
+	got := sink.Next(t)
+	if got.From != "<shop@example.test>" || len(got.To) != 1 || got.To[0] != "ann@example.test" ||
+		!strings.Contains(got.Data, "Subject: Hello\r\n") || !strings.Contains(got.Data, "line one\r\nline two") {
 		t.Errorf("mail = %+v", got)
 	}
 	for _, tc := range []struct{ to, subject string }{
@@ -156,8 +57,8 @@ func TestMailer(t *testing.T) {
 
 func TestMailIfAway(t *testing.T) {
 	ctx := t.Context()
-	sink := startSMTPSink(t)
-	mailer, err := NewMailer("smtp://" + sink.addr)
+	sink := smtpsink.Start(t)
+	mailer, err := NewMailer("smtp://" + sink.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,9 +94,9 @@ func TestMailIfAway(t *testing.T) {
 	if !away.MailIfAway(ctx, conv, "Ana", "Your parcel left") {
 		t.Fatal("no mail to an away shopper with an address")
 	}
-	got := sink.next(t)
-	if got.to[0] != "ann@example.test" || !strings.Contains(got.data, "Ana replied") ||
-		!strings.Contains(got.data, "Your parcel left") || !strings.Contains(got.data, "https://shop.example/cart") {
+	got := sink.Next(t)
+	if got.To[0] != "ann@example.test" || !strings.Contains(got.Data, "Ana replied") ||
+		!strings.Contains(got.Data, "Your parcel left") || !strings.Contains(got.Data, "https://shop.example/cart") {
 		t.Errorf("mail = %+v; want the reply and a link back to the shop page", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/kefu-chat/kefu/chat"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"
+	"github.com/kefu-chat/kefu/realtime"
 )
 
 // Frame types of the routing feature (docs/protocol.md).
@@ -20,17 +21,11 @@ const (
 )
 
 // hubVisitors tells whether a shopper has a widget open on this instance.
-// The hub does not count visitor connections yet (see the report): until
-// it does, every shopper counts as connected, so no mail goes out by
-// mistake.
-type hubVisitors struct{ hub any }
+// With several instances a shopper connected elsewhere counts as away
+// here: they may get an e-mail as well as the live reply (docs/deploy.md).
+type hubVisitors struct{ hub *realtime.Hub }
 
-func (h hubVisitors) VisitorConnected(id string) bool {
-	if q, ok := h.hub.(interface{ VisitorConnections(string) int }); ok {
-		return q.VisitorConnections(id) > 0
-	}
-	return true
-}
+func (h hubVisitors) VisitorConnected(id string) bool { return h.hub.VisitorConnections(id) > 0 }
 
 // away builds the away behaviour from the configuration; it keeps no state,
 // so building it where needed is cheap.

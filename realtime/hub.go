@@ -396,6 +396,14 @@ func (h *Hub) AgentConnections(agentID string) int {
 	return len(h.agents[agentID])
 }
 
+// VisitorConnections returns how many open connections the visitor has
+// here (the offline life cycle mails replies only to shoppers with none).
+func (h *Hub) VisitorConnections(visitorID string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.visitors[visitorID])
+}
+
 // ConnectedAgents returns the ids of the agents with at least one open
 // connection here, in no particular order.
 func (h *Hub) ConnectedAgents() []string {

@@ -182,35 +182,46 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 // names the file, never the password.
 func EnsureAdmin(ctx context.Context, store models.Store, dataDir string, log *slog.Logger) error {
 	n, err := store.CountAdmins(ctx)
-	if err != nil {
+	if err != nil || n > 0 {
 		return err
-	}
-	if n > 0 {
-		return nil
 	}
 	password := auth.GeneratePassword()
 	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dataDir, AdminPasswordFile)
-	text := fmt.Sprintf("Kefu's first admin. Log in at /console/ and change this password.\nemail: %s\npassword: %s\n", FirstAdminEmail, password)
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		return fmt.Errorf("writing first admin's password: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		return err
-	}
 	existing, err := store.AgentByEmail(ctx, FirstAdminEmail)
 	switch models.ErrorCode(err) {
 	case "":
+		if existing.Role == models.RoleAdmin && !existing.Disabled {
+			log.Info("another instance created the first admin", "email", FirstAdminEmail)
+			return nil
+		}
 		// An earlier first admin was disabled or demoted: bring it back.
 		role, no := models.RoleAdmin, false
 		_, err = store.UpdateAgent(ctx, existing.ID, models.AgentUpdate{Role: &role, Disabled: &no, PasswordHash: &hash, MustChangePassword: &no})
 	case models.ENOTFOUND:
 		err = store.CreateAgent(ctx, &models.Agent{Email: FirstAdminEmail, Name: "Admin", Role: models.RoleAdmin, PasswordHash: hash})
+		if models.ErrorCode(err) == models.ECONFLICT {
+			// Another instance starting on the same empty database made
+			// the first admin a moment ago; its password file (or its
+			// log) is the one that counts.
+			log.Info("another instance created the first admin", "email", FirstAdminEmail)
+			return nil
+		}
 	}
 	if err != nil {
+		return err
+	}
+	// Written only once the admin is stored, so that an instance that lost
+	// the race never overwrites the winner's file in a shared data folder.
+	// If writing fails, `kefu agent set-password` recovers the account.
+	path := filepath.Join(dataDir, AdminPasswordFile)
+	text := fmt.Sprintf("Kefu's first admin. Log in at /console/ and change this password.\nemail: %s\npassword: %s\n", FirstAdminEmail, password)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		return fmt.Errorf("writing first admin's password (reset it with kefu agent set-password): %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
 		return err
 	}
 	log.Info("created the first admin; the password is in the file", "email", FirstAdminEmail, "file", path)
