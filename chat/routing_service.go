@@ -82,17 +82,9 @@ func (s *Service) SendVisitorMessageTo(ctx context.Context, v *models.Visitor, c
 	if err != nil {
 		return wire.ServerFrame{}, err
 	}
-	if res.Duplicate {
-		return ackFrame(res.Message), nil
-	}
-	c := res.Conversation
-	if res.Opened {
-		s.publishConversation(ctx, c, nil, v)
-	}
-	s.publishMessage(ctx, c, res.Message, "")
-	if res.Opened {
-		s.kicker.Kick()
-		s.tellIfUnavailable(ctx, v, c.ID, 1, dept, avail, emailReplies)
+	s.announceVisitorMessage(ctx, v, res)
+	if res.Opened && !res.Duplicate {
+		s.tellIfUnavailable(ctx, v, res.Conversation.ID, 1, dept, avail, emailReplies)
 	}
 	return ackFrame(res.Message), nil
 }

@@ -129,8 +129,16 @@ func (s *Service) SendVisitorMessage(ctx context.Context, v *models.Visitor, con
 	if err != nil {
 		return wire.ServerFrame{}, err
 	}
+	s.announceVisitorMessage(ctx, v, res)
+	return ackFrame(res.Message), nil
+}
+
+// announceVisitorMessage tells both parties of a shopper's stored message,
+// and for one that opened a conversation, the shopper and the dispatcher
+// too. A duplicate was announced when it was first stored.
+func (s *Service) announceVisitorMessage(ctx context.Context, v *models.Visitor, res models.SendResult) {
 	if res.Duplicate {
-		return ackFrame(res.Message), nil
+		return
 	}
 	c := res.Conversation
 	if res.Opened {
@@ -140,7 +148,6 @@ func (s *Service) SendVisitorMessage(ctx context.Context, v *models.Visitor, con
 	if res.Opened {
 		s.kicker.Kick()
 	}
-	return ackFrame(res.Message), nil
 }
 
 // visitorOwns returns ENOTFOUND unless the conversation is the visitor's: a

@@ -1,9 +1,6 @@
 package sqlstore_test
 
 import (
-	"context"
-	"database/sql"
-	"net/url"
 	"sync"
 	"testing"
 
@@ -15,34 +12,9 @@ import (
 	"github.com/kefu-chat/kefu/models/storetest"
 )
 
-// freshSchema creates an empty schema in the test database, drops it when
-// t ends, and returns a DSN whose search_path points at it.
 func freshSchema(t *testing.T) string {
 	t.Helper()
-	base := testenv.Postgres(t)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", testenv.PostgresVar, err)
-	}
-	schema := "kefu_test_" + storetest.RandomHex(6)
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parse %s: %v", testenv.PostgresVar, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return testenv.PostgresSchema(t, "kefu_test_")
 }
 
 func openPostgres(t *testing.T) *sqlstore.Store {
