@@ -33,6 +33,9 @@ type Options struct {
 	Data string
 	// Log, when true, writes the server's log to the test log.
 	Log bool
+	// LogTo, when set, receives the server's log at info level and above,
+	// as an operator would see it by default.
+	LogTo io.Writer
 }
 
 // The admin every test server starts with (so that the first-start admin,
@@ -53,8 +56,9 @@ type Server struct {
 	Store models.Store
 	App   *app.App
 
-	mu   sync.Mutex
-	done chan error
+	mu    sync.Mutex
+	done  chan error
+	logTo io.Writer
 }
 
 // Start starts a Kefu and stops it when the test ends.
@@ -81,6 +85,7 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	s := &Server{URL: "http://" + cfg.Addr, WSURL: "ws://" + cfg.Addr, Addr: cfg.Addr, Config: cfg}
 	seedAdmin(t, cfg)
+	s.logTo = o.LogTo
 	s.start(t, ln, o.Log)
 	t.Cleanup(func() { s.Stop(t) })
 	return s
@@ -89,7 +94,9 @@ func Start(t testing.TB, o Options) *Server {
 func (s *Server) start(t testing.TB, ln net.Listener, logToTest bool) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if logToTest || os.Getenv("KEFU_TEST_LOG") == "1" {
+	if s.logTo != nil {
+		log = slog.New(slog.NewTextHandler(s.logTo, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	} else if logToTest || os.Getenv("KEFU_TEST_LOG") == "1" {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	a, err := app.New(context.Background(), s.Config, log, frontend.Files)
