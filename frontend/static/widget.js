@@ -38,6 +38,7 @@
   const KEY_TOKEN = "kefu.visitor." + KEFU;
   const KEY_PENDING = "kefu.pending." + KEFU;
   const KEY_OPEN = "kefu.open." + KEFU;
+  const KEY_DISMISSED = "kefu.dismissed." + KEFU; // JSON list of announcement ids
   const store = {
     get(k, s) { try { return (s || localStorage).getItem(k); } catch (e) { return null; } },
     set(k, v, s) { try { (s || localStorage).setItem(k, v); } catch (e) { /* ignore */ } },
@@ -66,7 +67,17 @@
     unread: 0,
     identity: null,
     department: cfg.department,
+    anns: new Map(), // announcement id → announcement, in arrival order
   };
+  // Dismissed announcements stay dismissed across pages and visits; the list
+  // keeps the newest 200 ids so it cannot grow without bound.
+  let dismissed = [];
+  try {
+    const d = JSON.parse(store.get(KEY_DISMISSED) || "[]");
+    if (Array.isArray(d)) dismissed = d.filter((x) => typeof x === "string").slice(-200);
+  } catch (e) { /* corrupt: none dismissed */ }
+  const seenSent = new Set(); // ids whose seen frame went out on this page
+  let expiryTimer = 0;
   try {
     const saved = JSON.parse(store.get(KEY_PENDING) || "[]");
     if (Array.isArray(saved)) st.pending = saved.filter((p) => p && p.client_id && p.body).map((p) => ({ client_id: p.client_id, body: p.body, created_at: p.created_at }));
@@ -250,6 +261,14 @@
           st.wait = typeof f.estimated_wait_seconds === "number" ? f.estimated_wait_seconds : null;
         }
         break;
+      case "announcement": {
+        const a = f.announcement;
+        if (a && typeof a.id === "string" && typeof a.text === "string") st.anns.set(a.id, a);
+        break;
+      }
+      case "announcement_withdrawn":
+        st.anns.delete(f.announcement_id);
+        break;
       case "error": {
         const p = st.pending.find((x) => x.client_id === f.ref);
         if (p) { p.failed = true; p.error = f.error || ""; }
@@ -282,6 +301,42 @@
     render();
   }
 
+  function dismiss(id) {
+    if (!dismissed.includes(id)) dismissed.push(id);
+    dismissed = dismissed.slice(-200);
+    store.set(KEY_DISMISSED, JSON.stringify(dismissed));
+    render();
+  }
+
+  // safeLink returns link if it is an absolute http(s) URL, else "" (the
+  // server checks too; a page never opens javascript: from us).
+  function safeLink(link) {
+    if (typeof link !== "string" || !link) return "";
+    try {
+      const u = new URL(link);
+      return u.protocol === "http:" || u.protocol === "https:" ? u.href : "";
+    } catch (e) { return ""; }
+  }
+
+  // visibleAnns is what the shopper sees now: not dismissed, not expired.
+  function visibleAnns() {
+    const now = Date.now();
+    const out = [];
+    let next = Infinity;
+    for (const a of st.anns.values()) {
+      if (dismissed.includes(a.id)) continue;
+      const exp = a.expires_at ? Date.parse(a.expires_at) : NaN;
+      if (!isNaN(exp)) {
+        if (exp <= now) continue;
+        next = Math.min(next, exp);
+      }
+      out.push(a);
+    }
+    clearTimeout(expiryTimer);
+    if (next !== Infinity) expiryTimer = setTimeout(render, Math.min(2147483000, next - now + 50));
+    return out;
+  }
+
   // ---- rendering ----------------------------------------------------------
   // Every text a person typed goes in with textContent, never innerHTML.
   let T = null; // strings of the chosen language
@@ -311,6 +366,19 @@ h2 { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.3; }
 .close:hover { background: rgba(255, 255, 255, .18); }
 .close svg { width: 18px; height: 18px; }
 .banner { padding: 9px 16px; font-size: 13px; background: #f3f6fd; color: #34405a; border-bottom: 1px solid #e6eaf3; }
+.anns { display: flex; flex-direction: column; gap: 6px; }
+.root:not(.is-open) .anns { position: fixed; bottom: 88px; right: 20px; z-index: 2147483000; width: 320px; max-width: calc(100vw - 40px); }
+.left:not(.is-open) .anns { right: auto; left: 20px; }
+.is-open .anns { gap: 0; }
+.ann { display: flex; align-items: flex-start; gap: 8px; padding: 9px 10px 9px 14px; font-size: 13px; background: #eef4ff; color: #1d3a7a; border-left: 4px solid #2f6fed; }
+.root:not(.is-open) .ann { border-radius: 10px; box-shadow: 0 6px 20px rgba(20, 30, 60, .18); }
+.ann.promotion { background: #fff6e5; color: #6b4300; border-left-color: #f5a524; }
+.ann.warning { background: #fff0f0; color: #8a1c20; border-left-color: #e5484d; }
+.ann-text { flex: 1; min-width: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+.ann-link { margin-left: 6px; color: inherit; font-weight: 650; }
+.ann-x { flex: none; border: 0; background: transparent; color: inherit; cursor: pointer; width: 24px; height: 24px; padding: 0; border-radius: 6px; display: flex; align-items: center; justify-content: center; }
+.ann-x:hover { background: rgba(0, 0, 0, .07); }
+.ann-x svg { width: 14px; height: 14px; }
 .log { flex: 1; overflow-y: auto; margin: 0; padding: 14px 14px 6px; list-style: none; background: #fafbfd; }
 .msg { display: flex; flex-direction: column; align-items: flex-start; margin: 0 0 10px; }
 .msg.me { align-items: flex-end; }
@@ -405,6 +473,13 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     close.appendChild(icon(ICON_X));
     header.append(htext, close);
 
+    const anns = el("div", "anns");
+    anns.setAttribute("role", "region");
+    anns.setAttribute("aria-live", "polite");
+    anns.addEventListener("click", (e) => {
+      const b = e.target.closest && e.target.closest(".ann-x");
+      if (b) dismiss(b.dataset.id);
+    });
     const banner = el("div", "banner");
     banner.setAttribute("aria-live", "polite");
     const log = el("ol", "log");
@@ -445,7 +520,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     });
 
     (document.body || document.documentElement).appendChild(host);
-    ui = { host, wrap, launcher, badge, panel, title, status, statusText, close, banner, log, input, sendBtn, label, foot };
+    ui = { host, wrap, launcher, badge, panel, header, title, status, statusText, close, anns, banner, log, input, sendBtn, label, foot };
   }
 
   const fmtTime = (iso) => {
@@ -482,6 +557,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     else if (c && c.status === "resolved") banner = T.resolved;
     ui.banner.hidden = !banner;
     ui.banner.textContent = banner;
+    renderAnns();
 
     const log = ui.log;
     const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
@@ -523,6 +599,45 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     log.replaceChildren(...items);
     if (atBottom || st.open) log.scrollTop = log.scrollHeight;
   }
+
+  // renderAnns shows the announcement banners: inside the panel under its
+  // header when the chat is open, above the launcher when it is closed.
+  // Each shown banner is reported once with a seen frame.
+  function renderAnns() {
+    const list = visibleAnns();
+    if (st.open) { if (ui.anns.parentNode !== ui.panel) ui.header.after(ui.anns); }
+    else if (ui.anns.parentNode !== ui.wrap) ui.wrap.insertBefore(ui.anns, ui.launcher);
+    ui.anns.setAttribute("aria-label", T.announcements);
+    ui.anns.hidden = list.length === 0;
+    ui.anns.replaceChildren(...list.map((a) => {
+      const level = a.level === "promotion" || a.level === "warning" ? a.level : "info";
+      const d = el("div", "ann " + level);
+      d.dataset.id = a.id;
+      if (level === "warning") d.setAttribute("role", "alert");
+      const text = el("span", "ann-text", a.text);
+      const link = safeLink(a.link);
+      if (link) {
+        const l = el("a", "ann-link", T.learnMore);
+        l.href = link;
+        l.target = "_blank";
+        l.rel = "noopener noreferrer";
+        text.appendChild(l);
+      }
+      const x = el("button", "ann-x");
+      x.type = "button";
+      x.dataset.id = a.id;
+      x.setAttribute("aria-label", T.dismiss);
+      x.appendChild(icon(ICON_X));
+      d.append(text, x);
+      return d;
+    }));
+    if (document.hidden) return;
+    for (const a of list) {
+      if (seenSent.has(a.id)) continue;
+      if (send({ type: "seen", client_id: a.id })) seenSent.add(a.id);
+    }
+  }
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) render(); });
 
   // ---- public API ---------------------------------------------------------
   const api = {

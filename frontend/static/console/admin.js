@@ -4,6 +4,7 @@
 // (poke) and every 5 s while the page is shown. Later admin screens
 // (departments, announcements) get their own module and <section class="panel">.
 import { t } from "./i18n.js";
+import { Announcements } from "./announcements.js";
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, cls, text) => {
@@ -20,6 +21,7 @@ export class Admin {
     this.shown = false;
     this._timer = 0;
     this._poked = 0;
+    this.announcements = new Announcements(session);
     document.addEventListener("DOMContentLoaded", () => this._wire());
     if (document.readyState !== "loading") this._wire();
   }
@@ -82,6 +84,7 @@ export class Admin {
 
   show() {
     this.shown = true;
+    this.announcements.show();
     this.load();
     clearInterval(this._timer);
     this._timer = setInterval(() => this.load(), 5000);
@@ -89,6 +92,7 @@ export class Admin {
 
   hide() {
     this.shown = false;
+    this.announcements.hide();
     clearInterval(this._timer);
   }
 
@@ -100,6 +104,7 @@ export class Admin {
 
   async load() {
     if (!this.shown) return;
+    this.announcements.load(); // delivered/seen counts move while the page is shown
     try {
       const r = await this.session.request("GET", "/api/agents");
       this.agents = r.agents || [];

@@ -13,8 +13,8 @@ export class ApiError extends Error {
   }
 }
 
-async function call(method, path, { token, body } = {}) {
-  const headers = {};
+async function call(method, path, { token, body, extra } = {}) {
+  const headers = Object.assign({}, extra);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = "Bearer " + token;
   const res = await fetch(path, {
@@ -93,14 +93,14 @@ export class Session {
     this.expiresAt = 0;
   }
 
-  /** request calls the API with the access token, refreshing once on 401. */
-  async request(method, path, body) {
+  /** request calls the API with the access token, refreshing once on 401; headers adds request headers (e.g. Idempotency-Key). */
+  async request(method, path, body, headers) {
     try {
-      return await call(method, path, { token: this.token, body });
+      return await call(method, path, { token: this.token, body, extra: headers });
     } catch (e) {
       if (!(e instanceof ApiError) || e.status !== 401 || path.startsWith("/api/auth/")) throw e;
       await this.refresh();
-      return call(method, path, { token: this.token, body });
+      return call(method, path, { token: this.token, body, extra: headers });
     }
   }
 }

@@ -26,5 +26,8 @@
   failed: "Not sent",
   retry: "Retry",
   messages: "Messages",
+  announcements: "Announcements",
+  learnMore: "Learn more",
+  dismiss: "Dismiss",
   poweredBy: "Kefu live chat",
 };

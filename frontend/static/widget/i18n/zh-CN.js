@@ -25,5 +25,8 @@
   failed: "发送失败",
   retry: "重试",
   messages: "消息",
+  announcements: "公告",
+  learnMore: "了解详情",
+  dismiss: "关闭公告",
   poweredBy: "Kefu 在线客服",
 };
