@@ -68,7 +68,12 @@
     identity: null,
     department: cfg.department,
     anns: new Map(), // announcement id → announcement, in arrival order
+    typingUntil: 0, // the agent's typing indicator shows until then (ms)
+    readSent: 0, // highest seq this page reported read
+    uploads: [], // {client_id, name, error}: files being sent or refused
   };
+  let typingTimer = 0;
+  let typingSentAt = 0;
   // Dismissed announcements stay dismissed across pages and visits; the list
   // keeps the newest 200 ids so it cannot grow without bound.
   let dismissed = [];
@@ -172,6 +177,7 @@
       st.seq = 0;
       syncing = false;
     }
+    if (!st.conv || st.conv.id !== c.id) { st.readSent = 0; st.typingUntil = 0; }
     st.conv = Object.assign({}, st.conv && st.conv.id === c.id ? st.conv : {}, c);
     if (c.status !== "queued") { st.position = 0; st.wait = null; }
   }
@@ -233,6 +239,7 @@
       case "message": {
         const m = f.message;
         const isNew = addMessage(m);
+        if (m.sender_kind === "agent") st.typingUntil = 0; // their message ends their typing
         if (isNew) {
           if (m.sender_kind !== "visitor" && (!st.open || document.hidden)) bumpUnread();
           emit("message", publicMessage(m));
@@ -259,6 +266,20 @@
         if (!st.conv || st.conv.status === "queued") {
           st.position = f.position || 0;
           st.wait = typeof f.estimated_wait_seconds === "number" ? f.estimated_wait_seconds : null;
+        }
+        break;
+      case "typing":
+        if (st.conv && f.conversation_id === st.conv.id && f.sender_kind === "agent") {
+          st.typingUntil = Date.now() + 5000;
+          st.typingName = f.sender_name || "";
+          clearTimeout(typingTimer);
+          typingTimer = setTimeout(render, 5050);
+        }
+        break;
+      case "read":
+        if (st.conv && f.conversation_id === st.conv.id && typeof f.seq === "number") {
+          const k = f.sender_kind === "agent" ? "agent_read_seq" : "visitor_read_seq";
+          if (!(st.conv[k] >= f.seq)) st.conv[k] = f.seq;
         }
         break;
       case "announcement": {
@@ -298,6 +319,57 @@
     st.pending.push(p);
     savePending();
     sendPending(p);
+    render();
+  }
+
+  // typed sends a typing frame at most every 2 s while the shopper types.
+  // Keystrokes inside the 2 s leave one trailing frame for its end, so a
+  // shopper who starts typing just after sending still shows as typing.
+  let typingLater = 0;
+  function typed() {
+    if (!st.conv || st.conv.status === "resolved") return;
+    const wait = 2100 - (Date.now() - typingSentAt);
+    if (wait > 0) {
+      if (!typingLater) typingLater = setTimeout(() => { typingLater = 0; if (ui && ui.input.value.trim()) typed(); }, wait);
+      return;
+    }
+    if (send({ type: "typing", conversation_id: st.conv.id })) typingSentAt = Date.now();
+  }
+
+  // markRead reports the messages the shopper can see: the panel is open,
+  // the page visible, and they are rendered.
+  function markRead() {
+    if (!st.conv || !st.open || document.hidden || !st.history) return;
+    const seq = st.seq;
+    if (seq <= st.readSent || seq <= (st.conv.visitor_read_seq || 0)) return;
+    if (send({ type: "read", conversation_id: st.conv.id, seq })) st.readSent = seq;
+  }
+
+  // upload sends a file over HTTP (docs/api.md, Files); its message comes
+  // back over the socket like any other. A refusal is shown and nothing
+  // appears in the chat.
+  async function upload(file) {
+    const u = { client_id: uuid(), name: file.name || "file", error: "" };
+    st.uploads = st.uploads.filter((x) => !x.error);
+    st.uploads.push(u);
+    render();
+    const token = store.get(KEY_TOKEN);
+    let q = "client_id=" + encodeURIComponent(u.client_id) + "&name=" + encodeURIComponent(u.name);
+    if (st.conv && st.conv.status !== "resolved") q += "&conversation_id=" + encodeURIComponent(st.conv.id);
+    try {
+      const res = await fetch(KEFU + "/files?" + q, { method: "POST", body: file, headers: { Authorization: "Visitor " + (token || "") }, credentials: "omit" });
+      let data = null;
+      try { data = await res.json(); } catch (e) { /* not JSON */ }
+      if (!res.ok) {
+        const code = data && data.error && data.error.code;
+        u.error = res.status === 413 ? T.fileTooLarge : res.status === 409 ? T.fileNoChat : code === "invalid" ? T.fileRefused : T.fileFailed;
+      } else {
+        st.uploads = st.uploads.filter((x) => x !== u);
+        if (data && data.message) { addMessage(data.message); }
+      }
+    } catch (e) {
+      u.error = T.fileFailed;
+    }
     render();
   }
 
@@ -379,6 +451,16 @@ h2 { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.3; }
 .ann-x { flex: none; border: 0; background: transparent; color: inherit; cursor: pointer; width: 24px; height: 24px; padding: 0; border-radius: 6px; display: flex; align-items: center; justify-content: center; }
 .ann-x:hover { background: rgba(0, 0, 0, .07); }
 .ann-x svg { width: 14px; height: 14px; }
+.typing { padding: 0 16px 4px; font-size: 12px; color: #7a8399; background: #fafbfd; font-style: italic; }
+.upload { padding: 6px 14px; font-size: 12.5px; background: #f3f6fd; color: #34405a; display: flex; gap: 8px; align-items: center; }
+.upload.err { background: #fff0f0; color: #a3262a; }
+.upload button { border: 0; background: none; color: inherit; cursor: pointer; font: inherit; text-decoration: underline; padding: 0; }
+.bubble img { display: block; max-width: 100%; max-height: 220px; border-radius: 8px; }
+.bubble a { color: inherit; }
+.seen { color: #2f6fed; font-weight: 600; }
+.clip { flex: none; width: 36px; height: 40px; border: 0; border-radius: 10px; background: transparent; color: #5b6478; cursor: pointer; display: flex; align-items: center; justify-content: center; padding: 0; }
+.clip:hover { background: #f0f2f7; }
+.clip svg { width: 20px; height: 20px; }
 .log { flex: 1; overflow-y: auto; margin: 0; padding: 14px 14px 6px; list-style: none; background: #fafbfd; }
 .msg { display: flex; flex-direction: column; align-items: flex-start; margin: 0 0 10px; }
 .msg.me { align-items: flex-end; }
@@ -423,6 +505,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
   const ICON_CHAT = ["M21 12a8 8 0 0 1-11.6 7.1L4 20.5l1.4-5A8 8 0 1 1 21 12z"];
   const ICON_X = ["M6 6l12 12", "M18 6L6 18"];
   const ICON_SEND = ["M22 2L11 13", "M22 2l-7 20-4-9-9-4 20-7z"];
+  const ICON_CLIP = ["M21.4 11.1l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2a2 2 0 0 1-2.8-2.8l8.5-8.5"];
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -497,9 +580,25 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     const sendBtn = el("button", "send");
     sendBtn.type = "submit";
     sendBtn.appendChild(icon(ICON_SEND));
-    form.append(label, input, sendBtn);
+    const clip = el("button", "clip");
+    clip.type = "button";
+    clip.appendChild(icon(ICON_CLIP));
+    const file = el("input", "file");
+    file.type = "file";
+    file.hidden = true;
+    clip.addEventListener("click", () => file.click());
+    file.addEventListener("change", () => { for (const f of file.files) upload(f); file.value = ""; });
+    form.append(label, clip, file, input, sendBtn);
+    const typing = el("div", "typing");
+    typing.setAttribute("aria-live", "polite");
+    const uploads = el("div", "uploads");
+    uploads.setAttribute("role", "status");
+    uploads.addEventListener("click", (e) => {
+      const b = e.target.closest && e.target.closest("button[data-client-id]");
+      if (b) { st.uploads = st.uploads.filter((x) => x.client_id !== b.dataset.clientId); render(); }
+    });
     const foot = el("div", "foot");
-    panel.append(header, banner, log, form, foot);
+    panel.append(header, banner, log, typing, uploads, form, foot);
     wrap.append(panel, launcher);
     root.appendChild(wrap);
 
@@ -511,7 +610,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : sendBtn.click(); }
     });
     const autosize = () => { input.style.height = "auto"; input.style.height = Math.min(120, input.scrollHeight + 2) + "px"; };
-    input.addEventListener("input", autosize);
+    input.addEventListener("input", () => { autosize(); typed(); });
     log.addEventListener("click", (e) => {
       const b = e.target.closest && e.target.closest(".retry");
       if (!b) return;
@@ -520,7 +619,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     });
 
     (document.body || document.documentElement).appendChild(host);
-    ui = { host, wrap, launcher, badge, panel, header, title, status, statusText, close, anns, banner, log, input, sendBtn, label, foot };
+    ui = { host, wrap, launcher, badge, panel, header, title, status, statusText, close, anns, banner, log, typing, uploads, clip, file, input, sendBtn, label, foot };
   }
 
   const fmtTime = (iso) => {
@@ -566,18 +665,21 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     greet.appendChild(el("div", "bubble", cfg.greeting || T.greeting));
     items.push(greet);
     const seqs = Array.from(st.msgs.keys()).sort((a, b) => a - b);
+    let lastMine = 0; // "Seen" goes under the shopper's newest message the agent has read
+    for (const seq of seqs) if (st.msgs.get(seq).sender_kind === "visitor" && (c && (c.agent_read_seq || 0) >= seq)) lastMine = seq;
     for (const seq of seqs) {
       const m = st.msgs.get(seq);
       const kind = m.sender_kind === "visitor" ? "me" : m.sender_kind === "system" ? "sys" : "them";
       const li = el("li", "msg " + kind);
       li.dataset.seq = String(seq);
-      li.appendChild(el("div", "bubble", m.body));
+      li.appendChild(bubble(m));
       const meta = el("div", "meta");
       const who = kind === "me" ? T.you : kind === "sys" ? T.system : m.sender_name || T.agent;
       meta.appendChild(el("span", "who", who));
       const t = el("time", "", fmtTime(m.created_at));
       t.dateTime = m.created_at || "";
       meta.appendChild(t);
+      if (kind === "me" && seq === lastMine && c && (c.agent_read_seq || 0) >= seq) meta.appendChild(el("span", "seen", T.seen));
       li.appendChild(meta);
       items.push(li);
     }
@@ -598,6 +700,57 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     }
     log.replaceChildren(...items);
     if (atBottom || st.open) log.scrollTop = log.scrollHeight;
+
+    const typing = st.typingUntil > Date.now();
+    ui.typing.hidden = !typing;
+    ui.typing.textContent = typing ? T.typing(st.typingName || (c && c.agent_name) || T.agent) : "";
+    ui.clip.setAttribute("aria-label", T.attach);
+    ui.clip.title = T.attach;
+    ui.uploads.replaceChildren(...st.uploads.map((u) => {
+      const d = el("div", "upload" + (u.error ? " err" : ""));
+      d.appendChild(el("span", "", u.error ? T.fileError(u.name, u.error) : T.uploading(u.name)));
+      if (u.error) {
+        const b = el("button", "", T.dismiss);
+        b.type = "button";
+        b.dataset.clientId = u.client_id;
+        d.appendChild(b);
+      }
+      return d;
+    }));
+    markRead();
+  }
+
+  const IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+  // bubble is a message's text, or its file: images inline, others as a
+  // download link named by the (untrusted, so textContent) file name.
+  function bubble(m) {
+    const b = el("div", "bubble");
+    const a = m.attachment;
+    let url = "";
+    try { url = a ? new URL(a.url, KEFU).href : ""; } catch (e) { /* no link */ }
+    if (url && !/^https?:/.test(url)) url = "";
+    if (!a || !url) { b.textContent = m.body; return b; }
+    if (IMAGES.includes(a.type)) {
+      const img = el("img");
+      img.src = url;
+      img.alt = a.name || "";
+      img.loading = "lazy";
+      const link = el("a");
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.appendChild(img);
+      b.appendChild(link);
+    } else {
+      const link = el("a", "file", a.name || m.body);
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.download = a.name || "";
+      b.appendChild(link);
+    }
+    b.classList.add("has-file");
+    return b;
   }
 
   // renderAnns shows the announcement banners: inside the panel under its

@@ -48,7 +48,7 @@ function unread(c) {
 function conv(view) {
   let c = S.convs.get(view.id);
   if (!c) {
-    c = { view, msgs: new Map(), seq: 0, pending: [], syncing: false };
+    c = { view, msgs: new Map(), seq: 0, pending: [], syncing: false, typingUntil: 0, readSent: 0 };
     S.convs.set(view.id, c);
   } else c.view = Object.assign({}, c.view, view, { visitor: view.visitor || c.view.visitor });
   return c;
@@ -153,6 +153,7 @@ sock.onFrame = (f) => {
     case "message": {
       const m = f.message;
       const c = S.convs.get(m.conversation_id) || conv({ id: m.conversation_id, status: "assigned", last_seq: 0 });
+      if (m.sender_kind === "visitor") c.typingUntil = 0; // their message ends their typing
       if (addMsg(c, m) && m.sender_kind === "visitor") attention(t("newMessage") + " — " + visitorName(c.view), m.body);
       gap(c);
       break;
@@ -178,6 +179,21 @@ sock.onFrame = (f) => {
     case "status":
       S.status = f.status;
       break;
+    case "typing": {
+      const c = S.convs.get(f.conversation_id);
+      if (!c || f.sender_kind !== "visitor") break;
+      c.typingUntil = Date.now() + 5000;
+      clearTimeout(c.typingTimer);
+      c.typingTimer = setTimeout(render, 5050);
+      break;
+    }
+    case "read": {
+      const c = S.convs.get(f.conversation_id);
+      if (!c || typeof f.seq !== "number") break;
+      const k = f.sender_kind === "visitor" ? "visitor_read_seq" : "agent_read_seq";
+      if (!(c.view[k] >= f.seq)) c.view[k] = f.seq;
+      break;
+    }
     case "error": {
       for (const c of S.convs.values()) for (const p of c.pending) if (p.client_id === f.ref) { p.failed = true; p.error = f.error; }
       if (f.ref === "sync") for (const c of S.convs.values()) c.syncing = false;
@@ -292,6 +308,8 @@ function renderActive(c) {
   $("reply").querySelector("button").disabled = !open;
   $("reply-text").placeholder = open ? t("replyPlaceholder") : t("conversationResolved");
 
+  let lastSeen = 0; // "Seen" goes under the agents' newest message the shopper has read
+  for (const [seq, m] of c.msgs) if (m.sender_kind === "agent" && seq <= (v.visitor_read_seq || 0) && seq > lastSeen) lastSeen = seq;
   const list = $("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
   const items = [];
@@ -300,12 +318,13 @@ function renderActive(c) {
     const kind = m.sender_kind === "agent" ? "me" : m.sender_kind === "system" ? "sys" : "them";
     const li = el("li", "msg " + kind);
     li.dataset.seq = String(seq);
-    li.appendChild(el("div", "bubble", m.body));
+    li.appendChild(bubble(m));
     const meta = el("div", "meta");
     meta.appendChild(el("span", "", kind === "them" ? visitorName(v) : kind === "sys" ? t("system") : m.sender_name || t("you")));
     const tm = el("time", "", fmtTime(m.created_at));
     tm.dateTime = m.created_at;
     meta.appendChild(tm);
+    if (seq === lastSeen) meta.appendChild(el("span", "seen", t("seen")));
     li.appendChild(meta);
     items.push(li);
   }
@@ -326,6 +345,17 @@ function renderActive(c) {
   list.replaceChildren(...items);
   if (atBottom || list.dataset.conv !== v.id) list.scrollTop = list.scrollHeight;
   list.dataset.conv = v.id;
+  const typing = c.typingUntil > Date.now();
+  $("typing").hidden = !typing;
+  $("typing").textContent = typing ? t("typing", visitorName(v)) : "";
+  const up = c.upload;
+  $("upload-status").hidden = !up;
+  $("upload-status").className = "upload-status" + (up && up.error ? " err" : "");
+  $("upload-status").textContent = up ? (up.error ? t("fileError", up.name, up.error) : t("uploading", up.name)) : "";
+  $("attach").disabled = !open;
+  $("attach").setAttribute("aria-label", t("attach"));
+  $("attach").title = t("attach");
+  markSeen(c);
 
   $("d-name").textContent = [vis.name, vis.email].filter(Boolean).join(" · ") || t("anonymous");
   $("d-page-title").textContent = vis.page_title || "";
@@ -336,6 +366,64 @@ function renderActive(c) {
   $("d-lang").textContent = vis.lang || "—";
   $("d-status").textContent = t(v.status);
 }
+
+const IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+// bubble is a message's text, or its file: images inline, other files as a
+// download link named by the (untrusted: textContent) file name.
+function bubble(m) {
+  const b = el("div", "bubble");
+  const a = m.attachment;
+  const url = a ? safeURL(new URL(a.url || "", location.href).href) : "";
+  if (!a || !url) { b.textContent = m.body; return b; }
+  const link = el("a", IMAGES.includes(a.type) ? "img" : "file", IMAGES.includes(a.type) ? null : a.name || m.body);
+  link.href = url;
+  link.target = "_blank";
+  link.rel = "noopener noreferrer";
+  if (IMAGES.includes(a.type)) {
+    const img = el("img");
+    img.src = url;
+    img.alt = a.name || "";
+    link.appendChild(img);
+  } else link.download = a.name || "";
+  b.appendChild(link);
+  return b;
+}
+
+// markSeen reports the open conversation read up to what is on screen.
+function markSeen(c) {
+  if (document.hidden || S.section !== "chats" || S.active !== c.view.id || !S.mine.has(c.view.id)) return;
+  const seq = c.seq;
+  if (seq <= c.readSent || seq <= (c.view.agent_read_seq || 0)) return;
+  if (sock.send({ type: "read", conversation_id: c.view.id, seq })) c.readSent = seq;
+}
+
+// upload sends a file for the open conversation (docs/api.md, Files); the
+// message comes back over the socket. A refusal is shown, nothing is added.
+async function upload(c, file) {
+  const up = { name: file.name || "file", error: "" };
+  c.upload = up;
+  render();
+  const q = "conversation_id=" + encodeURIComponent(c.view.id) + "&client_id=" + encodeURIComponent(uuid()) + "&name=" + encodeURIComponent(up.name);
+  const post = () => fetch("/files?" + q, { method: "POST", body: file, headers: { Authorization: "Bearer " + session.token }, credentials: "same-origin" });
+  try {
+    let res = await post();
+    if (res.status === 401) { await session.refresh(); res = await post(); }
+    let data = null;
+    try { data = await res.json(); } catch (e) { /* not JSON */ }
+    if (!res.ok) {
+      const code = data && data.error && data.error.code;
+      up.error = res.status === 413 ? t("fileTooLarge") : code === "invalid" ? t("fileRefused") : (data && data.error && data.error.message) || t("fileFailed");
+    } else {
+      if (c.upload === up) c.upload = null;
+      if (data && data.message) addMsg(c, data.message);
+    }
+  } catch (e) {
+    up.error = t("fileFailed");
+  }
+  render();
+}
+
+let typingSentAt = 0;
 
 // ---- earlier conversations (REST) -----------------------------------------
 async function loadEarlier(c) {
@@ -471,6 +559,25 @@ function wire() {
     sendPending(c, p);
     $("reply-text").value = "";
     render();
+  });
+  // Keystrokes inside the 2 s leave one trailing typing frame for its end.
+  let typingLater = 0;
+  const typed = () => {
+    const c = S.convs.get(S.active);
+    if (!c || !S.mine.has(c.view.id)) return;
+    const wait = 2100 - (Date.now() - typingSentAt);
+    if (wait > 0) {
+      if (!typingLater) typingLater = setTimeout(() => { typingLater = 0; if ($("reply-text").value.trim()) typed(); }, wait);
+      return;
+    }
+    if (sock.send({ type: "typing", conversation_id: c.view.id })) typingSentAt = Date.now();
+  };
+  $("reply-text").addEventListener("input", typed);
+  $("attach").addEventListener("click", () => $("attach-file").click());
+  $("attach-file").addEventListener("change", (e) => {
+    const c = S.convs.get(S.active);
+    if (c) for (const f of e.target.files) upload(c, f);
+    e.target.value = "";
   });
   $("reply-text").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {

@@ -101,4 +101,12 @@ export default {
   annStatus_active: "active",
   annStatus_withdrawn: "withdrawn",
   annStatus_expired: "expired",
+  seen: "Seen",
+  typing: (name) => name + " is typing…",
+  attach: "Send a picture or file",
+  uploading: (name) => "Sending " + name + "…",
+  fileError: (name, why) => name + ": " + why,
+  fileTooLarge: "the file is too large.",
+  fileRefused: "this kind of file cannot be sent (pictures, PDF and text files can).",
+  fileFailed: "the file could not be sent.",
 };

@@ -101,4 +101,12 @@ export default {
   annStatus_active: "进行中",
   annStatus_withdrawn: "已撤回",
   annStatus_expired: "已过期",
+  seen: "已读",
+  typing: (name) => name + " 正在输入…",
+  attach: "发送图片或文件",
+  uploading: (name) => "正在发送 " + name + "…",
+  fileError: (name, why) => name + "：" + why,
+  fileTooLarge: "文件太大。",
+  fileRefused: "不能发送这种文件（可以发送图片、PDF 和文本文件）。",
+  fileFailed: "文件发送失败。",
 };
