@@ -71,6 +71,9 @@
     typingUntil: 0, // the agent's typing indicator shows until then (ms)
     readSent: 0, // highest seq this page reported read
     uploads: [], // {client_id, name, error}: files being sent or refused
+    away: null, // {email_replies}: nobody could answer when the conversation opened
+    email: "", // where replies are mailed, once the server saved it
+    emailError: "",
   };
   let typingTimer = 0;
   let typingSentAt = 0;
@@ -180,6 +183,7 @@
     if (!st.conv || st.conv.id !== c.id) { st.readSent = 0; st.typingUntil = 0; }
     st.conv = Object.assign({}, st.conv && st.conv.id === c.id ? st.conv : {}, c);
     if (c.status !== "queued") { st.position = 0; st.wait = null; }
+    if (c.status === "assigned") st.away = null; // someone is here now
   }
 
   // addMessage stores m if it is new; returns whether it was.
@@ -268,6 +272,13 @@
           st.wait = typeof f.estimated_wait_seconds === "number" ? f.estimated_wait_seconds : null;
         }
         break;
+      case "unavailable":
+        if (!st.conv || st.conv.id === f.conversation_id) st.away = { email_replies: !!f.email_replies };
+        break;
+      case "email_saved":
+        st.email = typeof f.status === "string" ? f.status : "";
+        st.emailError = "";
+        break;
       case "typing":
         if (st.conv && f.conversation_id === st.conv.id && f.sender_kind === "agent") {
           st.typingUntil = Date.now() + 5000;
@@ -294,6 +305,7 @@
         const p = st.pending.find((x) => x.client_id === f.ref);
         if (p) { p.failed = true; p.error = f.error || ""; }
         if (f.ref === "sync") syncing = false;
+        if (f.ref === "email") st.emailError = T.emailInvalid;
         break;
       }
     }
@@ -451,6 +463,12 @@ h2 { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.3; }
 .ann-x { flex: none; border: 0; background: transparent; color: inherit; cursor: pointer; width: 24px; height: 24px; padding: 0; border-radius: 6px; display: flex; align-items: center; justify-content: center; }
 .ann-x:hover { background: rgba(0, 0, 0, .07); }
 .ann-x svg { width: 14px; height: 14px; }
+.away { padding: 10px 14px; font-size: 13px; background: #fff8e6; color: #5c4300; border-bottom: 1px solid #f3dea4; }
+.away p { margin: 0 0 6px; }
+.away form { padding: 0; border: 0; background: none; gap: 6px; align-items: center; }
+.away input { flex: 1; min-width: 0; padding: 7px 10px; border: 1px solid #d6dbe6; border-radius: 8px; font: inherit; }
+.away button { border: 0; border-radius: 8px; padding: 8px 12px; background: var(--accent); color: #fff; font: inherit; font-weight: 600; cursor: pointer; }
+.away .err { color: #a3262a; margin: 6px 0 0; }
 .typing { padding: 0 16px 4px; font-size: 12px; color: #7a8399; background: #fafbfd; font-style: italic; }
 .upload { padding: 6px 14px; font-size: 12.5px; background: #f3f6fd; color: #34405a; display: flex; gap: 8px; align-items: center; }
 .upload.err { background: #fff0f0; color: #a3262a; }
@@ -565,6 +583,30 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     });
     const banner = el("div", "banner");
     banner.setAttribute("aria-live", "polite");
+    const away = el("div", "away");
+    away.setAttribute("role", "status");
+    const awayText = el("p", "away-text");
+    const awayForm = el("form", "away-form");
+    const awayLabel = el("label", "sr");
+    awayLabel.htmlFor = "kefu-email";
+    const awayEmail = el("input");
+    awayEmail.id = "kefu-email";
+    awayEmail.type = "email";
+    awayEmail.autocomplete = "email";
+    awayEmail.maxLength = 254;
+    const awaySave = el("button");
+    awaySave.type = "submit";
+    awayForm.append(awayLabel, awayEmail, awaySave);
+    const awayErr = el("p", "err");
+    away.append(awayText, awayForm, awayErr);
+    awayForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const v = awayEmail.value.trim();
+      if (!v || !awayEmail.checkValidity()) { st.emailError = T.emailInvalid; render(); return; }
+      st.emailError = "";
+      if (!send({ type: "email", email: v })) st.emailError = T.emailOffline;
+      render();
+    });
     const log = el("ol", "log");
     log.setAttribute("role", "log");
     log.setAttribute("aria-live", "polite");
@@ -598,7 +640,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
       if (b) { st.uploads = st.uploads.filter((x) => x.client_id !== b.dataset.clientId); render(); }
     });
     const foot = el("div", "foot");
-    panel.append(header, banner, log, typing, uploads, form, foot);
+    panel.append(header, banner, away, log, typing, uploads, form, foot);
     wrap.append(panel, launcher);
     root.appendChild(wrap);
 
@@ -619,7 +661,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     });
 
     (document.body || document.documentElement).appendChild(host);
-    ui = { host, wrap, launcher, badge, panel, header, title, status, statusText, close, anns, banner, log, typing, uploads, clip, file, input, sendBtn, label, foot };
+    ui = { host, wrap, launcher, badge, panel, header, title, status, statusText, close, anns, banner, away, awayText, awayForm, awayLabel, awayEmail, awaySave, awayErr, log, typing, uploads, clip, file, input, sendBtn, label, foot };
   }
 
   const fmtTime = (iso) => {
@@ -651,12 +693,25 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     const c = st.conv;
     if (c && c.status === "queued") {
       banner = st.position ? T.position(st.position) : T.queued;
-      if (st.position && st.wait != null) banner += " · " + T.wait(Math.max(1, Math.round(st.wait / 60)));
+      if (st.position) banner += " · " + (st.wait != null ? T.wait(Math.max(1, Math.round(st.wait / 60))) : T.waitUnknown);
     } else if (c && c.status === "assigned" && c.agent_name) banner = T.assigned(c.agent_name);
     else if (c && c.status === "resolved") banner = T.resolved;
     ui.banner.hidden = !banner;
     ui.banner.textContent = banner;
     renderAnns();
+
+    // Nobody could answer: ask where to mail replies, or say they wait here.
+    const a = st.away;
+    ui.away.hidden = !a;
+    if (a) {
+      ui.awayText.textContent = st.email ? T.emailSaved(st.email) : a.email_replies ? T.awayEmail : T.awayWait;
+      ui.awayForm.hidden = !a.email_replies || !!st.email;
+      ui.awayLabel.textContent = T.emailLabel;
+      ui.awayEmail.placeholder = T.emailPlaceholder;
+      ui.awaySave.textContent = T.emailSave;
+      ui.awayErr.hidden = !st.emailError;
+      ui.awayErr.textContent = st.emailError;
+    }
 
     const log = ui.log;
     const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;

@@ -46,6 +46,7 @@ function unread(c) {
 }
 
 function conv(view) {
+  if (view.agent_id && view.agent_name) names.set(view.agent_id, view.agent_name);
   let c = S.convs.get(view.id);
   if (!c) {
     c = { view, msgs: new Map(), seq: 0, pending: [], syncing: false, typingUntil: 0, readSent: 0 };
@@ -179,6 +180,22 @@ sock.onFrame = (f) => {
     case "status":
       S.status = f.status;
       break;
+    case "transfer": {
+      // A conversation handed to this agent (or their department), with
+      // the note from whoever passed it on.
+      const v = f.conversation;
+      const c = v ? conv(v) : S.convs.get(f.conversation_id);
+      if (!c) break;
+      if (f.transfer) addNote(c, f.transfer);
+      const me = session.agent && session.agent.id;
+      if (v && v.status === "assigned" && v.agent_id === me && !S.mine.has(v.id)) {
+        S.mine.add(v.id);
+        sync(c);
+        attention(t("transferredToYou"), (f.transfer && f.transfer.note) || visitorName(c.view));
+      }
+      admin.poke();
+      break;
+    }
     case "typing": {
       const c = S.convs.get(f.conversation_id);
       if (!c || f.sender_kind !== "visitor") break;
@@ -356,6 +373,8 @@ function renderActive(c) {
   $("attach").setAttribute("aria-label", t("attach"));
   $("attach").title = t("attach");
   markSeen(c);
+  renderNotes(c);
+  $("transfer").hidden = !open || !S.mine.has(v.id);
 
   $("d-name").textContent = [vis.name, vis.email].filter(Boolean).join(" · ") || t("anonymous");
   $("d-page-title").textContent = vis.page_title || "";
@@ -387,6 +406,107 @@ function bubble(m) {
   } else link.download = a.name || "";
   b.appendChild(link);
   return b;
+}
+
+// ---- transfers --------------------------------------------------------------
+const names = new Map(); // agent id → name, from /api/agents (admins) and frames
+const deptNames = new Map();
+
+function addNote(c, rec) {
+  c.notes = c.notes || [];
+  if (!c.notes.some((x) => x.id === rec.id)) c.notes.push(rec);
+}
+
+async function loadNotes(c) {
+  try {
+    const r = await session.request("GET", "/api/conversations/" + encodeURIComponent(c.view.id) + "/transfers");
+    for (const rec of r.transfers || []) addNote(c, rec);
+    render();
+  } catch (e) { /* none shown */ }
+}
+
+// loadTargets fills the transfer menu: agents (the list is admins-only in
+// the API, so agents see departments only) and departments.
+async function loadTargets() {
+  const sel = $("transfer-to");
+  const me = session.agent && session.agent.id;
+  const opts = [];
+  try {
+    const r = await session.request("GET", "/api/agents");
+    const group = el("optgroup");
+    group.label = t("agents");
+    for (const a of r.agents || []) {
+      names.set(a.id, a.name);
+      if (a.id === me || a.disabled) continue;
+      const o = el("option", "", a.name);
+      o.value = "agent:" + a.id;
+      group.appendChild(o);
+    }
+    if (group.childElementCount) opts.push(group);
+  } catch (e) { /* not an admin */ }
+  try {
+    const r = await session.request("GET", "/api/departments");
+    const group = el("optgroup");
+    group.label = t("departments");
+    for (const d of r.departments || []) {
+      deptNames.set(d.id, d.name);
+      const o = el("option", "", d.name);
+      o.value = "dept:" + d.id;
+      group.appendChild(o);
+    }
+    if (group.childElementCount) opts.push(group);
+  } catch (e) { /* none */ }
+  sel.replaceChildren(...opts);
+  if (!opts.length) transferError(t("noTransferTargets"));
+}
+
+function transferError(msg) {
+  $("transfer-error").textContent = msg || "";
+  $("transfer-error").hidden = !msg;
+}
+
+function showTransfer(open) {
+  $("transfer-form").hidden = !open;
+  $("transfer").setAttribute("aria-expanded", String(open));
+  transferError("");
+  if (open) { loadTargets(); $("transfer-to").focus(); }
+}
+
+async function submitTransfer() {
+  const c = S.convs.get(S.active);
+  const target = $("transfer-to").value;
+  if (!c || !target) return;
+  const body = { note: $("transfer-note").value.trim() };
+  if (target.startsWith("agent:")) body.agent_id = target.slice(6);
+  else body.department = target.slice(5);
+  $("transfer-send").disabled = true;
+  try {
+    const r = await session.request("POST", "/api/conversations/" + encodeURIComponent(c.view.id) + "/transfer", body);
+    if (r.conversation) conv(r.conversation);
+    const me = session.agent && session.agent.id;
+    if (!r.conversation || r.conversation.agent_id !== me) S.mine.delete(c.view.id);
+    $("transfer-note").value = "";
+    showTransfer(false);
+    render();
+  } catch (err) {
+    transferError(err.message);
+  } finally {
+    $("transfer-send").disabled = false;
+  }
+}
+
+function renderNotes(c) {
+  const me = session.agent && session.agent.id;
+  const notes = (c.notes || []).filter((n) => n.note);
+  $("transfer-notes").hidden = !notes.length;
+  $("transfer-notes").replaceChildren(...notes.map((n) => {
+    const li = el("li");
+    const from = names.get(n.by_agent_id) || names.get(n.from_agent_id) || t("anotherAgent");
+    const to = n.to_agent_id === me ? t("you") : names.get(n.to_agent_id) || deptNames.get(n.to_department_id) || "";
+    li.appendChild(el("b", "", t("transferNoteFrom", from, to) + " "));
+    li.appendChild(el("span", "note", n.note)); // typed by an agent: text only
+    return li;
+  }));
 }
 
 // markSeen reports the open conversation read up to what is on screen.
@@ -466,8 +586,10 @@ function openConv(id) {
   S.active = id;
   const c = S.convs.get(id);
   render();
+  showTransfer(false);
   if (c) {
     loadEarlier(c);
+    loadNotes(c);
     $("reply-text").focus();
   }
 }
@@ -573,6 +695,9 @@ function wire() {
     if (sock.send({ type: "typing", conversation_id: c.view.id })) typingSentAt = Date.now();
   };
   $("reply-text").addEventListener("input", typed);
+  $("transfer").addEventListener("click", () => showTransfer($("transfer-form").hidden));
+  $("transfer-cancel").addEventListener("click", () => showTransfer(false));
+  $("transfer-form").addEventListener("submit", (e) => { e.preventDefault(); submitTransfer(); });
   $("attach").addEventListener("click", () => $("attach-file").click());
   $("attach-file").addEventListener("change", (e) => {
     const c = S.convs.get(S.active);

@@ -109,4 +109,13 @@ export default {
   fileTooLarge: "the file is too large.",
   fileRefused: "this kind of file cannot be sent (pictures, PDF and text files can).",
   fileFailed: "the file could not be sent.",
+  transfer: "Transfer",
+  transferTo: "Transfer to",
+  transferNote: "Note for the next agent (the shopper does not see it)",
+  transferSend: "Transfer",
+  cancel: "Cancel",
+  transferredToYou: "Conversation transferred to you",
+  transferNoteFrom: (from, to) => from + " → " + to + ":",
+  anotherAgent: "Another agent",
+  noTransferTargets: "No agent or department to transfer to.",
 };

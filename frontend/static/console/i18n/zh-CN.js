@@ -109,4 +109,13 @@ export default {
   fileTooLarge: "文件太大。",
   fileRefused: "不能发送这种文件（可以发送图片、PDF 和文本文件）。",
   fileFailed: "文件发送失败。",
+  transfer: "转接",
+  transferTo: "转接给",
+  transferNote: "给下一位客服的备注（顾客看不到）",
+  transferSend: "转接",
+  cancel: "取消",
+  transferredToYou: "有会话转接给您",
+  transferNoteFrom: (from, to) => from + " → " + to + "：",
+  anotherAgent: "另一位客服",
+  noTransferTargets: "没有可转接的客服或部门。",
 };
