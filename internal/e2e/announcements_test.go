@@ -55,6 +55,9 @@ func TestAnnouncements(t *testing.T) {
 			t.Errorf("the announcement's text became HTML")
 		}
 	}
+	// Agents see it too, above the console.
+	admin.Wait("the announcement above the console", `[...document.querySelectorAll('#console-anns .ann-text')].some(e => e.textContent === `+jsString(text)+`)`,
+		`document.getElementById('console-anns').textContent`)
 	if n := Eval[int](admin, `document.querySelectorAll('#ann-history tr').length`); n != 1 {
 		t.Errorf("history has %d rows after one click, want 1", n)
 	}
@@ -91,6 +94,7 @@ func TestAnnouncements(t *testing.T) {
 		bob.Wait("both banners", annQ+`.length === 2`, annQ+`.map(e => e.textContent).join(' | ')`)
 		admin.Do("withdrawing the first", chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll('#ann-history tr')].find(r => r.textContent.includes('Flash sale')).querySelector('button[data-withdraw]')`)))
 		bob.Wait("the first banner withdrawn, the second kept", annQ+`.length === 1 && `+annQ+`[0].textContent === 'Second notice'`, annQ+`.map(e => e.textContent).join(' | ')`)
+		admin.Wait("the withdrawn one gone from above the console", `![...document.querySelectorAll('#console-anns .ann-text')].some(e => e.textContent.startsWith('Flash sale'))`)
 		admin.Wait("status withdrawn", `[...document.querySelectorAll('#ann-history tr')].find(r => r.textContent.includes('Flash sale')).querySelector('.ann-status').textContent === 'withdrawn'`)
 	})
 }

@@ -28,6 +28,7 @@ const S = {
   queue: [],
   active: "",
   section: "chats",
+  anns: new Map(), // active announcements, shown to agents as a strip
 };
 
 const readKey = (id) => "kefu.console.read." + id;
@@ -122,6 +123,7 @@ sock.onFrame = (f) => {
       for (const id of S.mine) if (!ids.has(id)) { const c = S.convs.get(id); if (c && c.view.status !== "resolved") c.view.status = "resolved"; }
       S.mine = ids;
       S.queue = f.queue || [];
+      S.anns.clear(); // the active ones follow this frame again
       for (const id of S.mine) {
         const c = S.convs.get(id);
         c.syncing = false;
@@ -196,6 +198,13 @@ sock.onFrame = (f) => {
       admin.poke();
       break;
     }
+    case "announcement":
+      if (f.announcement && f.announcement.id) S.anns.set(f.announcement.id, f.announcement);
+      break;
+    case "announcement_withdrawn":
+      S.anns.delete(f.announcement_id);
+      if (S.section === "admin") admin.announcements.load();
+      break;
     case "typing": {
       const c = S.convs.get(f.conversation_id);
       if (!c || f.sender_kind !== "visitor") break;
@@ -283,6 +292,7 @@ function render() {
   $("tab-admin").hidden = me.role !== "admin";
   $("notify").hidden = !(window.Notification && Notification.permission === "default");
   renderConn();
+  renderAnns();
 
   // Viewing a conversation in a visible tab reads it.
   const active = S.convs.get(S.active);
@@ -308,6 +318,23 @@ function render() {
 
   renderActive(active);
   admin.renderQueue(S.queue);
+}
+
+// renderAnns shows the store's live announcements above the console, as
+// shoppers see them (text only; the link as text too).
+function renderAnns() {
+  const now = Date.now();
+  const list = [...S.anns.values()].filter((a) => !a.expires_at || Date.parse(a.expires_at) > now);
+  $("console-anns").hidden = !list.length;
+  $("console-anns").setAttribute("aria-label", t("announcements"));
+  $("console-anns").replaceChildren(...list.map((a) => {
+    const d = el("div", "console-ann " + (a.level === "promotion" || a.level === "warning" ? a.level : "info"));
+    d.dataset.id = a.id;
+    d.appendChild(el("b", "", t("announcementLabel") + " "));
+    d.appendChild(el("span", "ann-text", a.text));
+    if (a.link) d.appendChild(el("span", "muted", " · " + a.link));
+    return d;
+  }));
 }
 
 function renderActive(c) {

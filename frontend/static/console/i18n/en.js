@@ -118,4 +118,5 @@ export default {
   transferNoteFrom: (from, to) => from + " → " + to + ":",
   anotherAgent: "Another agent",
   noTransferTargets: "No agent or department to transfer to.",
+  announcementLabel: "Announcement:",
 };

@@ -118,4 +118,5 @@ export default {
   transferNoteFrom: (from, to) => from + " → " + to + "：",
   anotherAgent: "另一位客服",
   noTransferTargets: "没有可转接的客服或部门。",
+  announcementLabel: "公告：",
 };
