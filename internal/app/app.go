@@ -56,6 +56,13 @@ type App struct {
 	log       *slog.Logger
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+
+	// serveMu orders Serve against Close: a Close that comes first makes
+	// Serve return at once, and a Close that comes later closes the
+	// listener Serve was given, whether or not Fiber has started on it.
+	serveMu  sync.Mutex
+	closing  bool
+	listener net.Listener
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -231,8 +238,17 @@ func EnsureAdmin(ctx context.Context, store models.Store, dataDir string, log *s
 // Serve runs the instance on ln until Close. It returns when the listener
 // stops.
 func (a *App) Serve(ln net.Listener) error {
+	a.serveMu.Lock()
+	if a.closing || a.cancel != nil {
+		a.serveMu.Unlock()
+		ln.Close()
+		if a.closing {
+			return nil
+		}
+		return errors.New("app: Serve called twice")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
+	a.cancel, a.listener = cancel, ln
 	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
@@ -253,9 +269,17 @@ func (a *App) Serve(ln net.Listener) error {
 	}()
 	a.startBackground(ctx)
 	a.startPresence(ctx)
+	a.serveMu.Unlock()
 	a.log.Info("kefu is serving", "addr", ln.Addr().String(), "public_url", a.Config.PublicURL,
 		"console", a.Config.PublicURL+"/console/")
-	return a.Server.App().Listener(ln)
+	err := a.Server.App().Listener(ln)
+	a.serveMu.Lock()
+	closing := a.closing
+	a.serveMu.Unlock()
+	if closing {
+		return nil // the listener was closed on purpose
+	}
+	return err
 }
 
 // Close stops the instance: the hub closes every websocket with 1001 (Fiber
@@ -264,6 +288,10 @@ func (a *App) Serve(ln net.Listener) error {
 // close. It is safe to call more than once.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
+		a.serveMu.Lock()
+		a.closing = true
+		ln, stop := a.listener, a.cancel
+		a.serveMu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var errs []error
@@ -273,9 +301,12 @@ func (a *App) Close() error {
 		if a.Server != nil {
 			errs = append(errs, a.Server.App().ShutdownWithContext(ctx))
 		}
+		if ln != nil {
+			_ = ln.Close() // in case Fiber had not started on it yet
+		}
 		errs = append(errs, a.closeMetrics(ctx))
-		if a.cancel != nil {
-			a.cancel()
+		if stop != nil {
+			stop()
 		}
 		if a.Dispatcher != nil {
 			errs = append(errs, a.Dispatcher.Close())

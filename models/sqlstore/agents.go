@@ -28,6 +28,7 @@ func validAgent(a *models.Agent) error {
 
 // CreateAgent stores a new agent, its e-mail normalized.
 func (s *Store) CreateAgent(ctx context.Context, a *models.Agent) error {
+	defer s.lockWrites()()
 	a.Email = models.NormalizeEmail(a.Email)
 	if err := validAgent(a); err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 // back, so two racing creates with one key store exactly one row and both
 // return it.
 func (s *Store) CreateAnnouncement(ctx context.Context, a *models.Announcement) (*models.Announcement, bool, error) {
+	defer s.lockWrites()()
 	if err := a.Validate(); err != nil {
 		return nil, false, err
 	}
@@ -158,6 +159,7 @@ func (s *Store) EndAnnouncement(ctx context.Context, id, reason string, now time
 
 // AddAnnouncementDeliveries adds n to Delivered in one UPDATE.
 func (s *Store) AddAnnouncementDeliveries(ctx context.Context, id string, n int64) error {
+	defer s.lockWrites()()
 	if n < 0 {
 		return models.Errorf(models.EINVALID, "deliveries must not be negative")
 	}

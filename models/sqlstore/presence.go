@@ -67,6 +67,7 @@ func (s *Store) FreshPresence(ctx context.Context, since time.Time) ([]models.Ag
 
 // PrunePresence implements models.PresenceStore.
 func (s *Store) PrunePresence(ctx context.Context, before time.Time) (int, error) {
+	defer s.lockWrites()()
 	res := s.db.WithContext(ctx).Where("heartbeat_at < ?", before.UTC()).Delete(&models.AgentPresence{})
 	if res.Error != nil {
 		return 0, s.mapErr(res.Error, "prune presence")

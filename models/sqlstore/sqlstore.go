@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,6 +33,24 @@ type Store struct {
 	sqlDB    *sql.DB
 	postgres bool
 	logger   *slog.Logger
+
+	// writes queues this process's SQLite writers. SQLite runs one writer
+	// at a time whatever we do; without this queue the others wait inside
+	// SQLite's busy handler, which sleeps in steps of up to 100 ms and
+	// turned a few hundred concurrent chats into seconds of tail latency.
+	// Writers in other processes (the CLI) still wait in the busy handler.
+	writes sync.Mutex
+}
+
+// lockWrites holds the SQLite write queue until the returned func is
+// called; on PostgreSQL, whose row locks let writers run side by side, it
+// does nothing.
+func (s *Store) lockWrites() func() {
+	if s.postgres {
+		return func() {}
+	}
+	s.writes.Lock()
+	return s.writes.Unlock
 }
 
 // sqliteParams are appended to every SQLite DSN. WAL lets readers run beside
@@ -174,7 +193,9 @@ func (s *Store) Close() error {
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
+		unlock := s.lockWrites()
 		err = s.db.WithContext(ctx).Transaction(fn)
+		unlock()
 		if !s.postgres || !isRetryable(err) {
 			return err
 		}

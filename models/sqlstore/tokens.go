@@ -14,6 +14,7 @@ import (
 // CreateRefreshToken stores a new token, starting a family when FamilyID is
 // empty.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *models.RefreshToken) error {
+	defer s.lockWrites()()
 	if err := prepareToken(t, time.Now()); err != nil {
 		return err
 	}

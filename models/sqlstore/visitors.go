@@ -12,6 +12,7 @@ import (
 
 // CreateVisitor stores a new visitor.
 func (s *Store) CreateVisitor(ctx context.Context, v *models.Visitor) error {
+	defer s.lockWrites()()
 	if v.TokenHash == "" {
 		return models.Errorf(models.EINVALID, "a visitor needs a token hash")
 	}
