@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -126,6 +127,9 @@ func (k *socket) read() (data []byte, ok bool) {
 	for {
 		mt, data, err := k.ws.ReadMessage()
 		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				k.drain()
+			}
 			return nil, false
 		}
 		if k.helloBy.IsZero() {
@@ -149,6 +153,16 @@ func (k *socket) read() (data []byte, ok bool) {
 		}
 		return data, true
 	}
+}
+
+// drain reads and discards what the peer is still sending after a frame
+// over the read limit, for a moment. The library has already sent the 1009
+// close frame; closing a socket with unread data would make the kernel
+// reset the connection, and the client would lose that frame.
+func (k *socket) drain() {
+	c := k.ws.UnderlyingConn()
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, int64(4*k.s.Config.MaxFrameBytes)))
 }
 
 // allow is a token bucket: FrameBurst frames at once, FramesPerSecond

@@ -53,16 +53,16 @@ type App struct {
 	metricsLn  net.Listener
 	metricsSrv *http.Server
 
-	log       *slog.Logger
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	// serveMu orders Serve against Close: a Close that comes first makes
 	// Serve return at once, and a Close that comes later closes the
 	// listener Serve was given, whether or not Fiber has started on it.
-	serveMu  sync.Mutex
-	closing  bool
-	listener net.Listener
+	serveMu   sync.Mutex
+	closing   bool
+	listener  net.Listener
 	closeOnce sync.Once
 	closeErr  error
 }
