@@ -67,11 +67,10 @@ func TestAdmin(t *testing.T) {
 		admin.T = t
 		Eval[bool](admin, `window.confirm = () => true, true`) // the page asks before disabling
 		row := `document.querySelector('#agents tr[data-id="` + li.ID + `"]')`
-		admin.Do("setting max chats",
-			chromedp.SetValue(chromedp.JSPath(row+`.querySelector('input')`), "3"),
-			chromedp.Click(chromedp.JSPath(row+`.querySelector('button[data-act=max]')`)))
+		// In one step in the page: the rows re-render every 5 s.
+		admin.ClickJS("setting max chats", `(() => { const r = `+row+`; if (!r) return null; r.querySelector('input').value = '3'; return r.querySelector('button[data-act=max]'); })()`)
 		admin.Wait("max chats saved", row+`.textContent.includes('0 / 3')`, row+`.textContent`)
-		admin.Do("disabling Li Na", chromedp.Click(chromedp.JSPath(row+`.querySelector('button[data-act=toggle]')`)))
+		admin.ClickJS("disabling Li Na", row+`.querySelector('button[data-act=toggle]')`)
 		admin.Wait("Li Na shown disabled", `document.querySelector('#agents tr[data-id="`+li.ID+`"]').classList.contains('off')`)
 		got, err := srv.Store.Agent(context.Background(), li.ID)
 		if err != nil {

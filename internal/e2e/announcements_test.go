@@ -67,7 +67,7 @@ func TestAnnouncements(t *testing.T) {
 
 	t.Run("dismissed stays dismissed", func(t *testing.T) {
 		ann.T = t
-		ann.Do("dismissing the banner", chromedp.Click(chromedp.JSPath(WidgetQ(".ann-x"))))
+		ann.ClickJS("dismissing the banner", WidgetQ(".ann-x"))
 		ann.Wait("the banner gone", annQ+`.length === 0`)
 		ann.Do("reloading", reload())
 		ann.WidgetReady()
@@ -92,7 +92,7 @@ func TestAnnouncements(t *testing.T) {
 		admin.T, bob.T = t, t
 		Eval[bool](admin, `window.confirm = () => true, true`)
 		bob.Wait("both banners", annQ+`.length === 2`, annQ+`.map(e => e.textContent).join(' | ')`)
-		admin.Do("withdrawing the first", chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll('#ann-history tr')].find(r => r.textContent.includes('Flash sale')).querySelector('button[data-withdraw]')`)))
+		admin.ClickJS("withdrawing the first", `[...document.querySelectorAll('#ann-history tr')].find(r => r.textContent.includes('Flash sale')).querySelector('button[data-withdraw]')`)
 		bob.Wait("the first banner withdrawn, the second kept", annQ+`.length === 1 && `+annQ+`[0].textContent === 'Second notice'`, annQ+`.map(e => e.textContent).join(' | ')`)
 		admin.Wait("the withdrawn one gone from above the console", `![...document.querySelectorAll('#console-anns .ann-text')].some(e => e.textContent.startsWith('Flash sale'))`)
 		admin.Wait("status withdrawn", `[...document.querySelectorAll('#ann-history tr')].find(r => r.textContent.includes('Flash sale')).querySelector('.ann-status').textContent === 'withdrawn'`)

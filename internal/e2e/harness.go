@@ -325,7 +325,7 @@ func (p *Page) ConsoleOpenFirst() {
 	p.T.Helper()
 	p.Wait("a conversation assigned to the agent", `document.querySelector('#mine .conv-item') !== null`,
 		`document.getElementById('queue').textContent`)
-	p.Do("opening the conversation", chromedp.Click(chromedp.CSS("#mine .conv-item")))
+	p.ClickJS("opening the conversation", `document.querySelector('#mine .conv-item')`)
 	p.Wait("the conversation view", `!document.getElementById('conv-open').hidden`)
 }
 
@@ -334,6 +334,15 @@ func (p *Page) ConsoleReply(text string) {
 	p.T.Helper()
 	p.Do("typing a reply", chromedp.Click(chromedp.ID("reply-text")))
 	p.Type(text + Enter)
+}
+
+// ClickJS clicks the element the JavaScript expression el finds, inside the
+// page in one step: lists that re-render on every frame replace their
+// elements, so a CDP click on a node found a moment earlier can miss it
+// ("Could not find node with given id"). It waits for the element first.
+func (p *Page) ClickJS(what, el string) {
+	p.T.Helper()
+	p.Wait(what, `(() => { const e = `+el+`; if (!e) return false; e.click(); return true; })()`)
 }
 
 // WidgetOpenIfClosed opens the panel unless it is open (it stays open
