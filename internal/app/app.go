@@ -282,6 +282,26 @@ func (a *App) Serve(ln net.Listener) error {
 	return err
 }
 
+// httpDrainTime bounds how long Close waits for HTTP connections to finish.
+// fasthttp waits for every connection that is not idle, including ones a
+// browser opened ahead of time and never sent a request on; those have
+// nothing to finish and would hold shutdown for the whole read timeout.
+const httpDrainTime = 5 * time.Second
+
+// shutdownHTTP stops accepting and waits for requests in flight. Running
+// out of time is logged, not returned: whatever still holds a connection
+// then has sent no complete request, so no write of ours is cut short.
+func (a *App) shutdownHTTP() error {
+	ctx, cancel := context.WithTimeout(context.Background(), httpDrainTime)
+	defer cancel()
+	err := a.Server.App().ShutdownWithContext(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		a.log.Warn("shutdown: HTTP connections without a request were still open; leaving them to the read timeout")
+		return nil
+	}
+	return err
+}
+
 // Close stops the instance: the hub closes every websocket with 1001 (Fiber
 // does not close hijacked connections itself), the server stops accepting
 // and finishes its requests, then the dispatcher, the bus and the store
@@ -299,7 +319,7 @@ func (a *App) Close() error {
 			errs = append(errs, a.Hub.Shutdown(ctx))
 		}
 		if a.Server != nil {
-			errs = append(errs, a.Server.App().ShutdownWithContext(ctx))
+			errs = append(errs, a.shutdownHTTP())
 		}
 		if ln != nil {
 			_ = ln.Close() // in case Fiber had not started on it yet

@@ -50,3 +50,43 @@ func TestCloseBeforeOrWhileServing(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseWithAnIdleNewConnection: a browser's preconnected socket that
+// never sends a request must not make Close fail or hang.
+func TestCloseWithAnIdleNewConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Addr, cfg.Data = ln.Addr().String(), t.TempDir()
+	cfg.Finish()
+	a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ln) }()
+	var c net.Conn
+	for i := 0; i < 50; i++ {
+		if c, err = net.Dial("tcp", cfg.Addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(200 * time.Millisecond) // let the server accept it
+	start := time.Now()
+	if err := a.Close(); err != nil {
+		t.Errorf("Close with a silent connection open: %v", err)
+	}
+	if d := time.Since(start); d > 12*time.Second {
+		t.Errorf("Close took %s", d)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
