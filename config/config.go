@@ -24,7 +24,13 @@ type Config struct {
 	DB        string // KEFU_DB: empty for SQLite in Data, or postgres://…
 	Bus       string // KEFU_BUS: memory, redis://… or nats://…
 	BusPrefix string // KEFU_BUS_PREFIX: names the Redis channel or NATS subject, so deployments can share a server
-	JWTKey    string // KEFU_JWT_KEY: HMAC key for access tokens; empty: generated once, kept in Data
+	// Limits (KEFU_LIMITS) is where rate-limit and login-failure counts are
+	// kept: empty (the default) means the bus's Redis when KEFU_BUS is
+	// redis://…, else this process's memory; "memory" keeps them per
+	// instance whatever the bus; redis://… names a Redis for them (with a
+	// NATS bus, for instance). See LimitsRedis.
+	Limits string
+	JWTKey string // KEFU_JWT_KEY: HMAC key for access tokens; empty: generated once, kept in Data
 
 	AllowedOrigins []string // KEFU_ALLOWED_ORIGINS: shop origins whose pages may open the widget socket
 	TrustedProxies []string // KEFU_TRUSTED_PROXIES: proxies whose X-Forwarded-For is believed
@@ -184,6 +190,9 @@ func (c *Config) Validate() error {
 	if c.Bus != "memory" && !strings.HasPrefix(c.Bus, "redis://") && !strings.HasPrefix(c.Bus, "nats://") {
 		errs = append(errs, fmt.Errorf("bus %q: must be memory, redis://… or nats://…", c.Bus))
 	}
+	if c.Limits != "" && c.Limits != "memory" && !strings.HasPrefix(c.Limits, "redis://") && !strings.HasPrefix(c.Limits, "rediss://") {
+		errs = append(errs, fmt.Errorf("limits %q: must be empty (follow the bus), memory or redis://…", c.Limits))
+	}
 	if !validBusPrefix(c.BusPrefix) {
 		errs = append(errs, fmt.Errorf("bus-prefix %q: must be 1 to 64 letters, digits, - or _", c.BusPrefix))
 	}
@@ -272,6 +281,20 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// LimitsRedis returns the Redis URL that rate-limit counts are kept in, or
+// "" for this process's memory.
+func (c *Config) LimitsRedis() string {
+	switch {
+	case c.Limits == "memory":
+		return ""
+	case c.Limits != "":
+		return c.Limits
+	case strings.HasPrefix(c.Bus, "redis://"):
+		return c.Bus
+	}
+	return ""
+}
+
 // validBusPrefix reports whether p may prefix a Redis channel and a NATS
 // subject (where "." and wildcards have meanings).
 func validBusPrefix(p string) bool {
@@ -324,6 +347,7 @@ func (c *Config) settings() []setting {
 		{"db", "database: empty for SQLite in the data folder, sqlite:PATH, or postgres://…", (*stringValue)(&c.DB)},
 		{"bus", "event bus between instances: memory, redis://… or nats://…", (*stringValue)(&c.Bus)},
 		{"bus-prefix", "prefix of the bus's Redis channel or NATS subject; the same on every instance of one deployment", (*stringValue)(&c.BusPrefix)},
+		{"limits", "where rate-limit and login-failure counts are kept: empty follows the bus (its Redis, else memory), memory, or redis://…", (*stringValue)(&c.Limits)},
 		{"jwt-key", "HMAC key for access tokens, 32+ characters (default: generated once in the data folder)", (*stringValue)(&c.JWTKey)},
 		{"allowed-origins", "comma-separated shop origins allowed to embed the widget (default: Kefu's own)", (*listValue)(&c.AllowedOrigins)},
 		{"trusted-proxies", "comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed", (*listValue)(&c.TrustedProxies)},

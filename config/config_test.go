@@ -66,6 +66,7 @@ func TestBadSettings(t *testing.T) {
 		{"zero cap", nil, []string{"--default-max-chats", "0"}, "default-max-chats"},
 		{"text longer than frames", nil, []string{"--max-message-bytes", "100000"}, "max-message-bytes"},
 		{"log level", nil, []string{"--log-level", "loud"}, "log-level"},
+		{"limits elsewhere", nil, []string{"--limits", "memcached://x"}, "limits"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,6 +75,27 @@ func TestBadSettings(t *testing.T) {
 				t.Errorf("error %v, want one naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestLimitsFollowTheBus: rate-limit counts go to the bus's Redis unless
+// told otherwise, and stay in memory with the memory or NATS bus.
+func TestLimitsFollowTheBus(t *testing.T) {
+	for _, tc := range []struct{ bus, limits, want string }{
+		{"memory", "", ""},
+		{"redis://r:6379/0", "", "redis://r:6379/0"},
+		{"redis://r:6379/0", "memory", ""},
+		{"nats://n:4222", "", ""},
+		{"nats://n:4222", "redis://r:6379/1", "redis://r:6379/1"},
+		{"memory", "rediss://r:6380/0", "rediss://r:6380/0"},
+	} {
+		c, _, err := Load("kefu", []string{"--bus", tc.bus, "--limits", tc.limits}, env(nil))
+		if err != nil {
+			t.Fatalf("bus %s limits %q: %v", tc.bus, tc.limits, err)
+		}
+		if got := c.LimitsRedis(); got != tc.want {
+			t.Errorf("bus %s limits %q: counts in %q, want %q", tc.bus, tc.limits, got, tc.want)
+		}
 	}
 }
 

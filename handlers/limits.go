@@ -31,8 +31,8 @@ const (
 const localClientIP = "kefu.ip"
 
 // Limits are the per-IP and per-account counters the handlers consult
-// (docs/security.md lists what each defends). The in-memory ones are
-// per instance; set the fields to Redis-backed implementations to share
+// (docs/security.md lists what each defends). The in-memory ones are per
+// instance; internal/app builds Redis-backed ones (NewLimits) to share the
 // counts between instances.
 type Limits struct {
 	Connections   ratelimit.Limiter // new websocket connections per IP
@@ -41,15 +41,33 @@ type Limits struct {
 	LoginAccount  ratelimit.Backoff // failed logins per account (lower-cased e-mail)
 }
 
+// Names of the counters, for implementations that keep them in one
+// namespace (Redis keys).
+const (
+	LimitConnections   = "conn"
+	LimitConversations = "conv"
+	LimitLoginIP       = "loginip"
+	LimitLoginAccount  = "login"
+)
+
+// NewLimits returns Limits with cfg's rates, made by limiter and backoff
+// (each called once per counter with its name).
+func NewLimits(cfg config.Config, limiter func(name string, r ratelimit.Rate) ratelimit.Limiter,
+	backoff func(name string, p ratelimit.BackoffPolicy) ratelimit.Backoff) *Limits {
+	return &Limits{
+		Connections:   limiter(LimitConnections, ratelimit.Rate{N: cfg.ConnectionsPerMinute, Per: time.Minute}),
+		Conversations: limiter(LimitConversations, ratelimit.Rate{N: cfg.ConversationsPerHour, Per: time.Hour}),
+		LoginIP:       limiter(LimitLoginIP, ratelimit.Rate{N: cfg.LoginAttemptsPerIP, Per: 15 * time.Minute}),
+		LoginAccount: backoff(LimitLoginAccount, ratelimit.BackoffPolicy{Free: cfg.LoginFailuresFree,
+			Base: backoffBase(cfg.LoginFailuresFree), Max: loginBackoffMax, Window: loginWindow}),
+	}
+}
+
 // NewMemoryLimits returns in-memory Limits with cfg's rates.
 func NewMemoryLimits(cfg config.Config) *Limits {
-	return &Limits{
-		Connections:   ratelimit.NewMemory(ratelimit.Rate{N: cfg.ConnectionsPerMinute, Per: time.Minute}, nil),
-		Conversations: ratelimit.NewMemory(ratelimit.Rate{N: cfg.ConversationsPerHour, Per: time.Hour}, nil),
-		LoginIP:       ratelimit.NewMemory(ratelimit.Rate{N: cfg.LoginAttemptsPerIP, Per: 15 * time.Minute}, nil),
-		LoginAccount: ratelimit.NewMemoryBackoff(ratelimit.BackoffPolicy{Free: cfg.LoginFailuresFree,
-			Base: backoffBase(cfg.LoginFailuresFree), Max: loginBackoffMax, Window: loginWindow}, nil),
-	}
+	return NewLimits(cfg,
+		func(_ string, r ratelimit.Rate) ratelimit.Limiter { return ratelimit.NewMemory(r, nil) },
+		func(_ string, p ratelimit.BackoffPolicy) ratelimit.Backoff { return ratelimit.NewMemoryBackoff(p, nil) })
 }
 
 func backoffBase(free int) time.Duration {

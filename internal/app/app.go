@@ -25,6 +25,7 @@ import (
 	"github.com/kefu-chat/kefu/config"
 	"github.com/kefu-chat/kefu/handlers"
 	"github.com/kefu-chat/kefu/internal/metrics"
+	"github.com/kefu-chat/kefu/internal/ratelimit/redislimit"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/blobfs"
 	"github.com/kefu-chat/kefu/models/sqlstore"
@@ -52,6 +53,9 @@ type App struct {
 	Metrics    *metrics.Metrics
 	metricsLn  net.Listener
 	metricsSrv *http.Server
+	// limits holds the shared rate-limit counters' Redis connection (nil
+	// when they are in memory; limits.go).
+	limits *redislimit.Store
 
 	log    *slog.Logger
 	cancel context.CancelFunc
@@ -175,9 +179,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 	if err := setAttachments(a.Chat, cfg, key); err != nil {
 		return fail(err)
 	}
+	limits, err := a.openLimits(ctx)
+	if err != nil {
+		return fail(err)
+	}
 	a.Server, err = handlers.New(handlers.Deps{Config: cfg, Store: store, Bus: a.Bus, Chat: a.Chat,
 		Dispatcher: a.Dispatcher, Hub: a.Hub, Issuer: issuer, Static: static, Logger: log,
-		Announcer: a.Announcer, Metrics: a.metricsHandler()})
+		Announcer: a.Announcer, Metrics: a.metricsHandler(), Limits: limits})
 	if err != nil {
 		return fail(err)
 	}
@@ -336,6 +344,7 @@ func (a *App) Close() error {
 		if a.Bus != nil {
 			errs = append(errs, a.Bus.Close())
 		}
+		errs = append(errs, a.closeLimits())
 		if a.Store != nil {
 			errs = append(errs, a.Store.Close())
 		}

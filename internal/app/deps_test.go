@@ -58,7 +58,7 @@ func TestImportsPointOneWay(t *testing.T) {
 		{"routing", append(append(frameworks, sql...), ours("handlers", "realtime", "chat", "models/sqlstore", "models/wire", "internal/app")...)},
 		{"realtime", append(append(forbidden("github.com/gofiber/"), sql...), ours("handlers", "routing", "chat", "internal/app")...)},
 		{"chat", append(append(frameworks, sql...), ours("handlers", "realtime", "models/sqlstore", "internal/app")...)},
-		{"handlers", append(sql, ours("models/sqlstore", "models/memstore", "internal/app", "realtime/redisbus", "realtime/natsbus")...)},
+		{"handlers", append(sql, ours("models/sqlstore", "models/memstore", "internal/app", "realtime/redisbus", "realtime/natsbus", "internal/ratelimit/redislimit")...)},
 	}
 	for _, r := range rules {
 		path := module + "/" + r.pkg

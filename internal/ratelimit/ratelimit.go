@@ -5,10 +5,10 @@
 //
 // The interfaces (Limiter, Backoff) are what the handlers call; Memory and
 // MemoryBackoff keep the counts in this process, which is right for one
-// instance. Several instances behind a load balancer each keep their own
-// counts, so a client gets up to N times the limit; a Redis-backed
-// implementation of the same interfaces can replace them without touching
-// the handlers.
+// instance. Several instances behind a load balancer would each keep their
+// own counts, so a client would get up to N times the limit; redislimit
+// keeps them in a Redis every instance shares. ratelimittest is the
+// contract suite both pass.
 //
 // Every implementation is safe for concurrent use. Memory use is bounded:
 // keys whose counts have fully recovered are forgotten.
