@@ -10,41 +10,9 @@ import (
 	"time"
 
 	"github.com/kefu-chat/kefu/models"
+	"github.com/kefu-chat/kefu/models/wire"
 	"github.com/kefu-chat/kefu/routing"
 )
-
-// Frame types of announcements (docs/protocol.md). They are not in
-// models/wire yet; AnnouncementFrame is their Go form until they are.
-const (
-	TypeAnnouncement          = "announcement"
-	TypeAnnouncementWithdrawn = "announcement_withdrawn"
-	TypeSeen                  = "seen" // visitor → server: the banner was shown
-)
-
-// AnnouncementView is an announcement as widgets and consoles see it.
-type AnnouncementView struct {
-	ID        string                   `json:"id"`
-	Text      string                   `json:"text"`
-	Link      string                   `json:"link,omitempty"`
-	Level     models.AnnouncementLevel `json:"level"`
-	StartsAt  *time.Time               `json:"starts_at,omitempty"`
-	ExpiresAt *time.Time               `json:"expires_at,omitempty"`
-	SentAt    *time.Time               `json:"sent_at,omitempty"`
-}
-
-// NewAnnouncementView returns the view of a.
-func NewAnnouncementView(a *models.Announcement) AnnouncementView {
-	return AnnouncementView{ID: a.ID, Text: a.Text, Link: a.Link, Level: a.Level,
-		StartsAt: a.StartsAt, ExpiresAt: a.ExpiresAt, SentAt: a.SentAt}
-}
-
-// AnnouncementFrame is an announcement or announcement_withdrawn frame.
-type AnnouncementFrame struct {
-	Type           string            `json:"type"`
-	Announcement   *AnnouncementView `json:"announcement,omitempty"`
-	AnnouncementID string            `json:"announcement_id,omitempty"`
-	Reason         string            `json:"reason,omitempty"` // withdrawn or expired
-}
 
 // AnnouncementInput is what an admin asks to announce.
 type AnnouncementInput struct {
@@ -193,10 +161,14 @@ func (a *Announcer) History(ctx context.Context, limit int) ([]*models.Announcem
 }
 
 // Seen records that the visitor's widget showed the announcement; each
-// shopper counts once. ENOTFOUND for an unknown announcement.
+// shopper counts once. EINVALID for a missing or overlong id, ENOTFOUND for
+// an unknown announcement.
 func (a *Announcer) Seen(ctx context.Context, visitorID, id string) error {
-	if id == "" || len(id) > 64 {
-		return models.Errorf(models.EINVALID, "the announcement id is missing or too long")
+	if id == "" {
+		return models.Errorf(models.EINVALID, "seen needs announcement_id")
+	}
+	if len(id) > 64 {
+		return models.Errorf(models.EINVALID, "announcement_id is longer than 64 bytes")
 	}
 	_, err := a.store.MarkAnnouncementSeen(ctx, id, visitorID, a.now())
 	return err
@@ -207,8 +179,7 @@ func (a *Announcer) Seen(ctx context.Context, visitorID, id string) error {
 // first: a shopper connecting meanwhile may get it twice (widgets show an
 // id once), never not at all.
 func (a *Announcer) send(ctx context.Context, ann *models.Announcement) {
-	view := NewAnnouncementView(ann)
-	frame, err := json.Marshal(AnnouncementFrame{Type: TypeAnnouncement, Announcement: &view})
+	frame, err := announcementFrame(ann)
 	if err != nil {
 		a.log.Error("encoding announcement", "err", err)
 		return
@@ -225,6 +196,12 @@ func (a *Announcer) send(ctx context.Context, ann *models.Announcement) {
 	}
 }
 
+// announcementFrame encodes the announcement frame of a.
+func announcementFrame(a *models.Announcement) ([]byte, error) {
+	view := wire.NewAnnouncementView(a)
+	return json.Marshal(wire.ServerFrame{Type: wire.TypeAnnouncement, Announcement: &view})
+}
+
 // retract forgets an ended announcement and tells everyone to take it
 // down. The withdrawal goes to all shoppers, targeted or not: widgets
 // ignore ids they do not show.
@@ -232,7 +209,7 @@ func (a *Announcer) retract(ctx context.Context, id, reason string) {
 	a.mu.Lock()
 	delete(a.active, id)
 	a.mu.Unlock()
-	frame, _ := json.Marshal(AnnouncementFrame{Type: TypeAnnouncementWithdrawn, AnnouncementID: id, Reason: reason})
+	frame, _ := json.Marshal(wire.ServerFrame{Type: wire.TypeAnnouncementWithdrawn, AnnouncementID: id, Reason: reason})
 	err := a.bus.Publish(ctx, models.Event{Type: models.EventAnnouncement, Frame: frame,
 		To: models.Audience{AllVisitors: true, AllAgents: true}})
 	if err != nil {
@@ -294,12 +271,12 @@ func (a *Announcer) Delivered(e models.Event, conns int) {
 	if e.Type != models.EventAnnouncement {
 		return
 	}
-	var f AnnouncementFrame
+	var f wire.ServerFrame
 	if err := json.Unmarshal(e.Frame, &f); err != nil {
 		return
 	}
 	switch f.Type {
-	case TypeAnnouncement:
+	case wire.TypeAnnouncement:
 		if f.Announcement == nil {
 			return
 		}
@@ -310,7 +287,7 @@ func (a *Announcer) Delivered(e models.Event, conns int) {
 		if !known {
 			a.Kick() // sent elsewhere: load it for shoppers who connect here
 		}
-	case TypeAnnouncementWithdrawn:
+	case wire.TypeAnnouncementWithdrawn:
 		a.mu.Lock()
 		delete(a.active, f.AnnouncementID)
 		a.mu.Unlock()
@@ -389,8 +366,7 @@ func (a *Announcer) Step(ctx context.Context) (time.Time, error) {
 	}
 	for id, ann := range active {
 		if a.active[id] == nil {
-			view := NewAnnouncementView(ann)
-			frame, _ := json.Marshal(AnnouncementFrame{Type: TypeAnnouncement, Announcement: &view})
+			frame, _ := announcementFrame(ann)
 			a.active[id] = &activeAnnouncement{a: ann, match: ann.Targeting(), frame: frame}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/memstore"
 	"github.com/kefu-chat/kefu/models/storetest"
+	"github.com/kefu-chat/kefu/models/wire"
 	"github.com/kefu-chat/kefu/realtime"
 	"github.com/kefu-chat/kefu/routing"
 )
@@ -41,18 +42,18 @@ func mustAnnounceEnv(t *testing.T) *announceEnv {
 }
 
 // next returns the next published event's frame.
-func (e *announceEnv) next(t *testing.T) (models.Event, chat.AnnouncementFrame) {
+func (e *announceEnv) next(t *testing.T) (models.Event, wire.ServerFrame) {
 	t.Helper()
 	select {
 	case ev := <-e.events:
-		var f chat.AnnouncementFrame
+		var f wire.ServerFrame
 		if err := json.Unmarshal(ev.Frame, &f); err != nil {
 			t.Fatalf("frame %s: %v", ev.Frame, err)
 		}
 		return ev, f
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event published within 10s")
-		return models.Event{}, chat.AnnouncementFrame{}
+		return models.Event{}, wire.ServerFrame{}
 	}
 }
 
@@ -68,7 +69,7 @@ func (e *announceEnv) none(t *testing.T) {
 func (e *announceEnv) activeIDs(page, lang string) []string {
 	var ids []string
 	e.an.SendActive(page, lang, false, func(frame []byte) bool {
-		var f chat.AnnouncementFrame
+		var f wire.ServerFrame
 		_ = json.Unmarshal(frame, &f)
 		ids = append(ids, f.Announcement.ID)
 		return true
@@ -101,7 +102,7 @@ func TestAnnouncerScheduleStartAndExpiry(t *testing.T) {
 		t.Fatalf("Step at start: next %v, %v; want %v", next, err, exp)
 	}
 	ev, f := env.next(t)
-	if f.Type != chat.TypeAnnouncement || f.Announcement.ID != ann.ID || f.Announcement.Text != "Sale at ten" {
+	if f.Type != wire.TypeAnnouncement || f.Announcement.ID != ann.ID || f.Announcement.Text != "Sale at ten" {
 		t.Fatalf("frame %+v, want the announcement", f)
 	}
 	if !ev.To.AllVisitors || !ev.To.AllAgents || ev.To.Match == nil || len(ev.To.Match.Langs) != 1 {
@@ -127,7 +128,7 @@ func TestAnnouncerScheduleStartAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, f = env.next(t)
-	if f.Type != chat.TypeAnnouncementWithdrawn || f.AnnouncementID != ann.ID || f.Reason != models.EndExpired {
+	if f.Type != wire.TypeAnnouncementWithdrawn || f.AnnouncementID != ann.ID || f.Reason != models.EndExpired {
 		t.Fatalf("frame %+v, want its expiry", f)
 	}
 	if got := env.activeIDs("", "en"); len(got) != 0 {
@@ -182,7 +183,7 @@ func TestAnnouncerCreateWithdrawAndRetry(t *testing.T) {
 	if _, err := env.an.Withdraw(ctx, env.admin, ann.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, f := env.next(t); f.Type != chat.TypeAnnouncementWithdrawn || f.AnnouncementID != ann.ID || f.Reason != models.EndWithdrawn {
+	if _, f := env.next(t); f.Type != wire.TypeAnnouncementWithdrawn || f.AnnouncementID != ann.ID || f.Reason != models.EndWithdrawn {
 		t.Fatalf("frame %+v, want the withdrawal", f)
 	}
 	if _, err := env.an.Withdraw(ctx, env.admin, ann.ID); models.ErrorCode(err) != models.ECONFLICT {
@@ -197,8 +198,8 @@ func TestAnnouncerCreateWithdrawAndRetry(t *testing.T) {
 }
 
 func mustFrame(t *testing.T, a *models.Announcement) []byte {
-	v := chat.NewAnnouncementView(a)
-	b, err := json.Marshal(chat.AnnouncementFrame{Type: chat.TypeAnnouncement, Announcement: &v})
+	v := wire.NewAnnouncementView(a)
+	b, err := json.Marshal(wire.ServerFrame{Type: wire.TypeAnnouncement, Announcement: &v})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestAnnouncerRun(t *testing.T) {
 	for got := false; !got; {
 		select {
 		case ev := <-env.events:
-			var f chat.AnnouncementFrame
+			var f wire.ServerFrame
 			_ = json.Unmarshal(ev.Frame, &f)
 			got = f.Announcement != nil && f.Announcement.ID == ann.ID
 		case <-time.After(10 * time.Millisecond):

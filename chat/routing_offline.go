@@ -13,9 +13,6 @@ import (
 	"github.com/kefu-chat/kefu/models/wire"
 )
 
-// TypeEmailSaved (server → visitor) confirms an email frame.
-const TypeEmailSaved = "email_saved"
-
 // Mailer sends e-mail through one SMTP server (net/smtp: STARTTLS when the
 // server offers it; credentials only over TLS or to localhost).
 type Mailer struct {
@@ -93,7 +90,7 @@ func (s *Away) SetVisitorEmail(ctx context.Context, v *models.Visitor, email str
 	if _, err := s.store.UpdateVisitor(ctx, v.ID, models.VisitorUpdate{Email: &email, Now: s.now()}); err != nil {
 		return wire.ServerFrame{}, err
 	}
-	return wire.ServerFrame{Type: TypeEmailSaved, Status: email}, nil
+	return wire.ServerFrame{Type: wire.TypeEmailSaved, Status: email}, nil
 }
 
 // MailIfAway e-mails an agent's reply to the shopper when they are not

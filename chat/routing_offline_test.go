@@ -9,6 +9,7 @@ import (
 	"github.com/kefu-chat/kefu/internal/smtpsink"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/memstore"
+	"github.com/kefu-chat/kefu/models/wire"
 	"github.com/kefu-chat/kefu/realtime"
 )
 
@@ -82,7 +83,7 @@ func TestMailIfAway(t *testing.T) {
 			t.Errorf("SetVisitorEmail(%q) = %v; want EINVALID", bad, err)
 		}
 	}
-	if f, err := away.SetVisitorEmail(ctx, v, " ann@example.test "); err != nil || f.Type != TypeEmailSaved {
+	if f, err := away.SetVisitorEmail(ctx, v, " ann@example.test "); err != nil || f.Type != wire.TypeEmailSaved {
 		t.Fatalf("SetVisitorEmail = %+v, %v", f, err)
 	}
 	if NewAway(s, Offline{Mailer: mailer, Presence: fixedPresence(true)}).MailIfAway(ctx, conv, "Ana", "x") {

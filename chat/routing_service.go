@@ -9,36 +9,6 @@ import (
 	"github.com/kefu-chat/kefu/models/wire"
 )
 
-// Frame types of the routing feature (docs/protocol.md).
-const (
-	// TypeTransfer (server → agent): a conversation was transferred to you,
-	// with the note of who transferred it.
-	TypeTransfer = "transfer"
-	// TypeUnavailable (server → visitor): nobody can answer now; the
-	// conversation is queued all the same.
-	TypeUnavailable = "unavailable"
-)
-
-// TransferFrame is what the agent receiving a transferred conversation
-// gets. The note is never shown to the shopper.
-type TransferFrame struct {
-	Type           string                 `json:"type"`
-	ConversationID string                 `json:"conversation_id"`
-	Transfer       *models.TransferRecord `json:"transfer"`
-	Conversation   *wire.ConversationView `json:"conversation,omitempty"`
-}
-
-// UnavailableFrame tells a shopper nobody can answer now.
-type UnavailableFrame struct {
-	Type           string `json:"type"`
-	ConversationID string `json:"conversation_id"`
-	// Reason is "no_agents" (nobody of the department online).
-	Reason string `json:"reason"`
-	// EmailReplies says whether replies sent while the shopper is away
-	// reach them by e-mail; false: they wait for the shopper's return.
-	EmailReplies bool `json:"email_replies"`
-}
-
 // Availability says whether anyone could answer a conversation of a
 // department (nil: none) now. The dispatcher implements it.
 type Availability interface {
@@ -96,7 +66,7 @@ func (s *Service) tellIfUnavailable(ctx context.Context, v *models.Visitor, conv
 		return
 	}
 	s.publish(ctx, models.EventConversation, models.Audience{Visitors: []string{v.ID}},
-		UnavailableFrame{Type: TypeUnavailable, ConversationID: convID, Reason: "no_agents", EmailReplies: emailReplies})
+		wire.ServerFrame{Type: wire.TypeUnavailable, ConversationID: convID, Reason: "no_agents", EmailReplies: &emailReplies})
 }
 
 // TransferRequest is an agent's request to hand a conversation on.
@@ -160,9 +130,9 @@ func (s *Service) Transfer(ctx context.Context, by *models.Agent, r TransferRequ
 		s.publishConversationTo(ctx, c, to, v, nil)
 	}
 	if to != nil {
-		view := wire.NewConversationView(c, to, v)
+		view, tv := wire.NewConversationView(c, to, v), wire.NewTransferView(rec)
 		s.publish(ctx, models.EventConversation, models.Audience{Agents: []string{to.ID}},
-			TransferFrame{Type: TypeTransfer, ConversationID: c.ID, Transfer: rec, Conversation: &view})
+			wire.ServerFrame{Type: wire.TypeTransfer, ConversationID: c.ID, Transfer: &tv, Conversation: &view})
 	}
 	unlock()
 	s.kicker.Kick()

@@ -65,6 +65,11 @@ type Options struct {
 	Resume map[string]int64
 	// Seed seeds the backoff jitter; 0 means random.
 	Seed uint64
+	// OnFrame, when set, is called with every frame as received, before the
+	// client acts on it, on the client's own goroutine: it must return
+	// quickly. data is the frame's JSON and is not reused by the client.
+	// For logging, debugging, and fields this package does not know yet.
+	OnFrame func(data []byte)
 }
 
 // VisitorOptions configure a shopper's client.
@@ -101,19 +106,28 @@ type EventKind uint8
 
 // Event kinds.
 const (
-	EventConnected    EventKind = iota + 1 // a connection was established and welcomed (Frame: the welcome)
-	EventDisconnected                      // the connection ended (Err: why; Terminal: no reconnect follows)
-	EventMessage                           // a message, delivered once and in seq order per conversation
-	EventConversation                      // a conversation changed (Frame.Conversation)
-	EventQueue                             // agents: the queue (Frame.Queue)
-	EventPosition                          // visitors: place in the queue (Frame.Position)
-	EventStatus                            // agents: status of this agent (Frame.Status)
-	EventAuthOK                            // agents: the socket runs on a new token
-	EventError                             // an error frame not tied to a Send (Err: *models.Error; Frame.Ref)
+	EventConnected             EventKind = iota + 1 // a connection was established and welcomed (Frame: the welcome)
+	EventDisconnected                               // the connection ended (Err: why; Terminal: no reconnect follows)
+	EventMessage                                    // a message, delivered once and in seq order per conversation
+	EventConversation                               // a conversation changed (Frame.Conversation)
+	EventQueue                                      // agents: the queue (Frame.Queue)
+	EventPosition                                   // visitors: place in the queue (Frame.Position)
+	EventStatus                                     // agents: status of this agent (Frame.Status)
+	EventAuthOK                                     // agents: the socket runs on a new token
+	EventError                                      // an error frame not tied to a Send (Err: *models.Error; Frame.Ref)
+	EventTyping                                     // the other party is typing (Frame.ConversationID, SenderKind, SenderName)
+	EventRead                                       // a read mark rose (Frame.ConversationID, SenderKind, Seq)
+	EventAnnouncement                               // a store-wide announcement (Frame.Announcement); the same id may come twice
+	EventAnnouncementWithdrawn                      // take an announcement down (Frame.AnnouncementID, Reason)
+	EventTransfer                                   // agents: a conversation was transferred to you (Frame.Transfer, Conversation)
+	EventUnavailable                                // visitors: nobody can answer now (Frame.ConversationID, Reason, EmailReplies)
+	EventEmailSaved                                 // visitors: the address replies are mailed to (Frame.Status)
+	EventOther                                      // a frame type this package does not know (Frame.Type; see Options.OnFrame)
 )
 
 func (k EventKind) String() string {
-	names := [...]string{"", "connected", "disconnected", "message", "conversation", "queue", "position", "status", "auth_ok", "error"}
+	names := [...]string{"", "connected", "disconnected", "message", "conversation", "queue", "position", "status", "auth_ok", "error",
+		"typing", "read", "announcement", "announcement_withdrawn", "transfer", "unavailable", "email_saved", "other"}
 	if int(k) < len(names) {
 		return names[k]
 	}
@@ -482,6 +496,53 @@ func (c *Client) Resolve(conversationID string) error {
 // an EventStatus confirms it.
 func (c *Client) SetStatus(status string) error {
 	return c.sendNow(wire.ClientFrame{Type: wire.TypeStatus, Status: status})
+}
+
+// Typing tells the other party that this user is typing in a conversation
+// (visitors may pass "" for their open conversation). Send it every couple
+// of seconds while the user types; the server drops what comes faster.
+func (c *Client) Typing(conversationID string) error {
+	return c.sendNow(wire.ClientFrame{Type: wire.TypeTyping, ConversationID: conversationID})
+}
+
+// Read reports that the user has seen the conversation up to seq. Both
+// parties get an EventRead when the mark rose.
+func (c *Client) Read(conversationID string, seq int64) error {
+	return c.sendNow(wire.ClientFrame{Type: wire.TypeRead, ConversationID: conversationID, Seq: seq})
+}
+
+// Seen reports that a shopper was shown an announcement (visitors). An
+// unknown id comes back as an EventError with code ENOTFOUND and Ref the id.
+func (c *Client) Seen(announcementID string) error {
+	return c.sendNow(wire.ClientFrame{Type: wire.TypeSeen, AnnouncementID: announcementID})
+}
+
+// SetEmail gives the address an away shopper's replies are mailed to
+// (visitors). An EventEmailSaved confirms it; an EventError with EINVALID
+// refuses it.
+func (c *Client) SetEmail(email string) error {
+	return c.sendNow(wire.ClientFrame{Type: wire.TypeEmail, Email: email})
+}
+
+// Take assigns a queued conversation to this agent. The EventConversation
+// that follows confirms it; an EventError (Ref "take") refuses it.
+func (c *Client) Take(conversationID string) error {
+	return c.sendNow(wire.ClientFrame{Type: wire.TypeTake, ConversationID: conversationID})
+}
+
+// Transfer hands a conversation to another agent (agentID), back to a
+// department's queue (departmentID), or both, with a note only agents see.
+func (c *Client) Transfer(conversationID, agentID, departmentID, note string) error {
+	return c.sendNow(wire.ClientFrame{Type: wire.TypeTransfer, ConversationID: conversationID, AgentID: agentID,
+		Department: departmentID, Note: note})
+}
+
+// Auth moves the open agent socket onto a fresh access token of the same
+// agent, before the current one expires; EventAuthOK confirms it. (Without
+// it the server closes the socket at expiry and the client reconnects with
+// a token from its TokenSource.)
+func (c *Client) Auth(accessToken string) error {
+	return c.sendNow(wire.ClientFrame{Type: wire.TypeAuth, Token: accessToken})
 }
 
 func (c *Client) sendNow(f wire.ClientFrame) error {

@@ -32,8 +32,10 @@
 // counts as delivered only once it is on the channel, and the resume after
 // the reconnect fetches everything after the last delivered seq. State
 // events (conversation, queue, position, status) that did not fit are
-// dropped; the welcome after the reconnect carries the current state.
-// Connected and Disconnected events that do not fit are dropped too.
+// dropped; the welcome after the reconnect carries the current state (and
+// the active announcements). Every other event that does not fit (typing,
+// read, announcement, transfer, …, Connected and Disconnected) is dropped
+// too: like the server's live frames, they are at most once.
 //
 // # Concurrency
 //

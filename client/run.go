@@ -284,6 +284,9 @@ func (c *Client) readLoop(s *session, onWelcome func()) error {
 			return err
 		}
 		extend()
+		if c.opts.OnFrame != nil {
+			c.opts.OnFrame(data)
+		}
 		var f wire.ServerFrame
 		if err := json.Unmarshal(data, &f); err != nil {
 			return fmt.Errorf("kefu client: undecodable frame: %w", err)
@@ -416,6 +419,29 @@ func (c *Client) handle(s *session, f *wire.ServerFrame) (welcomed bool, err err
 		c.emit(Event{Kind: EventStatus, Frame: f})
 	case wire.TypeAuthOK:
 		c.emit(Event{Kind: EventAuthOK, Frame: f})
+	case wire.TypeTyping:
+		c.emit(Event{Kind: EventTyping, Frame: f})
+	case wire.TypeRead:
+		c.emit(Event{Kind: EventRead, Frame: f})
+	case wire.TypeAnnouncement:
+		c.emit(Event{Kind: EventAnnouncement, Frame: f})
+	case wire.TypeAnnouncementWithdrawn:
+		c.emit(Event{Kind: EventAnnouncementWithdrawn, Frame: f})
+	case wire.TypeTransfer:
+		// The conversation is now this agent's: follow it as an assignment.
+		if v := f.Conversation; v != nil && v.AgentID == c.agentID && v.Status == models.StatusAssigned {
+			cs := c.track(v.ID)
+			if v.LastSeq > cs.delivered && !cs.syncing && s.welcomed {
+				c.requestSync(v.ID, cs)
+			}
+		}
+		c.emit(Event{Kind: EventTransfer, Frame: f})
+	case wire.TypeUnavailable:
+		c.emit(Event{Kind: EventUnavailable, Frame: f})
+	case wire.TypeEmailSaved:
+		c.emit(Event{Kind: EventEmailSaved, Frame: f})
+	default:
+		c.emit(Event{Kind: EventOther, Frame: f})
 	}
 	return false, nil
 }

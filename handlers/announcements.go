@@ -115,13 +115,15 @@ func (s *Server) withdrawAnnouncement(c *fiber.Ctx) error {
 	return c.JSON(newAnnouncementRecord(a, time.Now()))
 }
 
-// registerAnnouncementFrames adds the visitor's seen frame. Until
-// wire.ClientFrame has an announcement_id field, the announcement's id
-// travels in client_id (docs/protocol.md), which also makes error frames
-// refer to it.
+// registerAnnouncementFrames adds the visitor's seen frame, which names the
+// announcement in announcement_id. Widgets before that field sent the id in
+// client_id; the server no longer reads it there, and says so.
 func (s *Server) registerAnnouncementFrames() {
-	s.visitorFrames[chat.TypeSeen] = func(ctx context.Context, vs *visitorSocket, f wire.ClientFrame) error {
-		return s.Announcer.Seen(ctx, vs.visitor.ID, f.ClientID)
+	s.visitorFrames[wire.TypeSeen] = func(ctx context.Context, vs *visitorSocket, f wire.ClientFrame) error {
+		if f.AnnouncementID == "" && f.ClientID != "" {
+			return models.Errorf(models.EINVALID, "seen names the announcement in announcement_id, not client_id")
+		}
+		return s.Announcer.Seen(ctx, vs.visitor.ID, f.AnnouncementID)
 	}
 }
 

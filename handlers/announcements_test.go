@@ -251,10 +251,19 @@ func TestAnnouncementsEndToEnd(t *testing.T) {
 	late.announcement(rec.ID)
 
 	for _, c := range []*rawClient{s1, late, s1} { // s1 twice: counted once
-		c.send(map[string]string{"type": "seen", "client_id": rec.ID})
+		c.send(map[string]string{"type": "seen", "announcement_id": rec.ID})
 	}
-	s2.send(map[string]string{"type": "seen", "client_id": "no-such-announcement"})
+	// Refused, each with a stable code, and nothing counted: an unknown
+	// id, no id, an overlong one, and the id where widgets before
+	// announcement_id put it.
+	s2.send(map[string]string{"type": "seen", "announcement_id": "no-such-announcement"})
 	s2.waitErrorRaw(models.ENOTFOUND, "no-such-announcement")
+	s2.send(map[string]string{"type": "seen"})
+	s2.waitErrorRaw(models.EINVALID, "seen")
+	s2.send(map[string]string{"type": "seen", "announcement_id": strings.Repeat("x", 65)})
+	s2.waitErrorRaw(models.EINVALID, strings.Repeat("x", 64))
+	s2.send(map[string]string{"type": "seen", "client_id": rec.ID})
+	s2.waitErrorRaw(models.EINVALID, rec.ID)
 	waitRecord(t, srv, admin.AccessToken, rec.ID, "seen 2, delivered 4", func(r annRecord) bool {
 		return r.Seen == 2 && r.Delivered == 4 // s1, s2, console, late
 	})

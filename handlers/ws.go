@@ -232,7 +232,12 @@ func decode(data []byte) (wire.ClientFrame, error) {
 	return f, nil
 }
 
+// ref is what an error frame about f refers to: the message's client_id,
+// the announcement a seen frame names, or else the frame's type.
 func ref(f wire.ClientFrame) string {
+	if f.AnnouncementID != "" {
+		return clip(f.AnnouncementID, 64)
+	}
 	if f.ClientID != "" {
 		return f.ClientID
 	}

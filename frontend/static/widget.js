@@ -842,7 +842,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     if (document.hidden) return;
     for (const a of list) {
       if (seenSent.has(a.id)) continue;
-      if (send({ type: "seen", client_id: a.id })) seenSent.add(a.id);
+      if (send({ type: "seen", announcement_id: a.id })) seenSent.add(a.id);
     }
   }
   document.addEventListener("visibilitychange", () => { if (!document.hidden) render(); });

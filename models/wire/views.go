@@ -53,3 +53,15 @@ func NewAgentView(a *models.Agent) AgentView {
 		OpenChats: a.OpenChats, Disabled: a.Disabled, MustChangePassword: a.MustChangePassword,
 	}
 }
+
+// NewAnnouncementView returns the view of a.
+func NewAnnouncementView(a *models.Announcement) AnnouncementView {
+	return AnnouncementView{ID: a.ID, Text: a.Text, Link: a.Link, Level: a.Level,
+		StartsAt: a.StartsAt, ExpiresAt: a.ExpiresAt, SentAt: a.SentAt}
+}
+
+// NewTransferView returns the view of r.
+func NewTransferView(r *models.TransferRecord) TransferView {
+	return TransferView{ID: r.ID, ConversationID: r.ConversationID, FromAgentID: r.FromAgentID, ToAgentID: r.ToAgentID,
+		ToDepartmentID: r.ToDepartmentID, ByAgentID: r.ByAgentID, Note: r.Note, CreatedAt: r.CreatedAt}
+}

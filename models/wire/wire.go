@@ -25,6 +25,12 @@ const (
 	TypeResolve = "resolve" // both: close a conversation
 	TypeTyping  = "typing"  // both: the sender is typing (also the frame that delivers it)
 	TypeRead    = "read"    // both: the sender has read up to seq (also the frame that delivers it)
+	TypeSeen    = "seen"    // visitor: an announcement's banner was shown (AnnouncementID)
+	TypeEmail   = "email"   // visitor: where replies go while the shopper is away
+	TypeTake    = "take"    // agent: take a queued conversation
+	// TypeTransfer is the agent's request to hand a conversation on, and
+	// the frame the receiving agent gets.
+	TypeTransfer = "transfer"
 )
 
 // Frame types the server sends.
@@ -38,6 +44,15 @@ const (
 	TypePosition     = "position"     // visitors: your place in the queue
 	TypeAuthOK       = "auth_ok"      // the socket now runs on the new token
 	TypeError        = "error"        // something you sent was refused
+	// TypeAnnouncement carries a store-wide announcement (Announcement).
+	TypeAnnouncement = "announcement"
+	// TypeAnnouncementWithdrawn takes one down (AnnouncementID, Reason).
+	TypeAnnouncementWithdrawn = "announcement_withdrawn"
+	// TypeUnavailable tells a shopper nobody can answer their new
+	// conversation now (ConversationID, Reason, EmailReplies).
+	TypeUnavailable = "unavailable"
+	// TypeEmailSaved confirms an email frame (Status: the address stored).
+	TypeEmailSaved = "email_saved"
 )
 
 // ClientFrame is every frame a client may send; which fields matter depends
@@ -77,6 +92,8 @@ type ClientFrame struct {
 	Note    string `json:"note,omitempty"`
 	// email (visitor): where replies go while the shopper is away.
 	Email string `json:"email,omitempty"`
+	// seen (visitor): the announcement whose banner was shown.
+	AnnouncementID string `json:"announcement_id,omitempty"`
 }
 
 // Page is where the shopper is, as the widget reports it.
@@ -124,6 +141,23 @@ type ServerFrame struct {
 
 	// auth_ok; welcome (agent)
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// announcement
+	Announcement *AnnouncementView `json:"announcement,omitempty"`
+	// announcement_withdrawn
+	AnnouncementID string `json:"announcement_id,omitempty"`
+	// Reason is why: announcement_withdrawn ("withdrawn" or "expired"),
+	// unavailable ("no_agents").
+	Reason string `json:"reason,omitempty"`
+
+	// transfer (agent): the record of the transfer, with its note; the
+	// conversation is in Conversation.
+	Transfer *TransferView `json:"transfer,omitempty"`
+
+	// unavailable: whether replies sent while the shopper is away reach
+	// them by e-mail (false: they wait for the shopper's return). A
+	// pointer, because false is an answer, not an absence.
+	EmailReplies *bool `json:"email_replies,omitempty"`
 
 	// error
 	Code  models.Code `json:"code,omitempty"`
@@ -173,6 +207,32 @@ type ConversationView struct {
 	ResolvedAt     *time.Time      `json:"resolved_at,omitempty"`
 	LastMessageAt  time.Time       `json:"last_message_at"`
 	Visitor        *VisitorView    `json:"visitor,omitempty"` // agents only
+}
+
+// AnnouncementView is a store-wide announcement as widgets and consoles
+// see it. Link, StartsAt and ExpiresAt are absent when not set.
+type AnnouncementView struct {
+	ID        string                   `json:"id"`
+	Text      string                   `json:"text"`
+	Link      string                   `json:"link,omitempty"`
+	Level     models.AnnouncementLevel `json:"level"`
+	StartsAt  *time.Time               `json:"starts_at,omitempty"`
+	ExpiresAt *time.Time               `json:"expires_at,omitempty"`
+	SentAt    *time.Time               `json:"sent_at,omitempty"`
+}
+
+// TransferView is a transfer as agents see it: who handed the conversation
+// to whom (an agent, a department, or both), and the note, which is for
+// agents only and never sent to the shopper.
+type TransferView struct {
+	ID             string    `json:"id"`
+	ConversationID string    `json:"conversation_id"`
+	FromAgentID    string    `json:"from_agent_id,omitempty"`
+	ToAgentID      string    `json:"to_agent_id,omitempty"`
+	ToDepartmentID string    `json:"to_department_id,omitempty"`
+	ByAgentID      string    `json:"by_agent_id"`
+	Note           string    `json:"note"`
+	CreatedAt      time.Time `json:"created_at"`
 }
 
 // VisitorView is a shopper as clients see them.
