@@ -30,6 +30,10 @@ type Config struct {
 	// instance whatever the bus; redis://… names a Redis for them (with a
 	// NATS bus, for instance). See LimitsRedis.
 	Limits string
+	// Blobs (KEFU_BLOBS) is where attached files' bytes are kept: "files"
+	// (the default), a folder in the data folder, or "db", the database,
+	// which every instance reaches.
+	Blobs  string
 	JWTKey string // KEFU_JWT_KEY: HMAC key for access tokens; empty: generated once, kept in Data
 
 	AllowedOrigins []string // KEFU_ALLOWED_ORIGINS: shop origins whose pages may open the widget socket
@@ -94,6 +98,7 @@ func Default() Config {
 		Data:               "./data",
 		Bus:                "memory",
 		BusPrefix:          "kefu",
+		Blobs:              BlobsFiles,
 		AccessTTL:          15 * time.Minute,
 		RefreshTTL:         30 * 24 * time.Hour,
 		DefaultMaxChats:    5,
@@ -193,6 +198,9 @@ func (c *Config) Validate() error {
 	if c.Limits != "" && c.Limits != "memory" && !strings.HasPrefix(c.Limits, "redis://") && !strings.HasPrefix(c.Limits, "rediss://") {
 		errs = append(errs, fmt.Errorf("limits %q: must be empty (follow the bus), memory or redis://…", c.Limits))
 	}
+	if c.Blobs != BlobsFiles && c.Blobs != BlobsDB {
+		errs = append(errs, fmt.Errorf("blobs %q: must be %s or %s", c.Blobs, BlobsFiles, BlobsDB))
+	}
 	if !validBusPrefix(c.BusPrefix) {
 		errs = append(errs, fmt.Errorf("bus-prefix %q: must be 1 to 64 letters, digits, - or _", c.BusPrefix))
 	}
@@ -281,6 +289,12 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Where attachments' bytes are kept (Config.Blobs).
+const (
+	BlobsFiles = "files" // a folder in the data folder; several instances must share it (a network mount)
+	BlobsDB    = "db"    // the database (KEFU_DB), which every instance reaches
+)
+
 // LimitsRedis returns the Redis URL that rate-limit counts are kept in, or
 // "" for this process's memory.
 func (c *Config) LimitsRedis() string {
@@ -348,6 +362,7 @@ func (c *Config) settings() []setting {
 		{"bus", "event bus between instances: memory, redis://… or nats://…", (*stringValue)(&c.Bus)},
 		{"bus-prefix", "prefix of the bus's Redis channel or NATS subject; the same on every instance of one deployment", (*stringValue)(&c.BusPrefix)},
 		{"limits", "where rate-limit and login-failure counts are kept: empty follows the bus (its Redis, else memory), memory, or redis://…", (*stringValue)(&c.Limits)},
+		{"blobs", "where attached files are kept: files (a folder in the data folder) or db (the database, which every instance reaches)", (*stringValue)(&c.Blobs)},
 		{"jwt-key", "HMAC key for access tokens, 32+ characters (default: generated once in the data folder)", (*stringValue)(&c.JWTKey)},
 		{"allowed-origins", "comma-separated shop origins allowed to embed the widget (default: Kefu's own)", (*listValue)(&c.AllowedOrigins)},
 		{"trusted-proxies", "comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed", (*listValue)(&c.TrustedProxies)},

@@ -67,6 +67,7 @@ func TestBadSettings(t *testing.T) {
 		{"text longer than frames", nil, []string{"--max-message-bytes", "100000"}, "max-message-bytes"},
 		{"log level", nil, []string{"--log-level", "loud"}, "log-level"},
 		{"limits elsewhere", nil, []string{"--limits", "memcached://x"}, "limits"},
+		{"unknown blob store", map[string]string{"KEFU_BLOBS": "s3"}, nil, "blobs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -380,3 +380,31 @@ func (c *wsClient) quietFor(t *testing.T, match func(wire.ServerFrame) bool) {
 		}
 	}
 }
+
+// TestAttachmentsInTheDatabase: with KEFU_BLOBS=db a file goes to the
+// database (SQLite here) and nothing to the blob folder; it downloads as
+// from the folder, and a refused upload stores nothing there either.
+func TestAttachmentsInTheDatabase(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{AllowedOrigins: []string{shopOrigin}, Config: func(c *config.Config) {
+		c.MaxAttachmentBytes = 64 << 10
+		c.Blobs = config.BlobsDB
+	}})
+	p := mustPair(t, srv, "dbfiles@shop.test")
+	img := pngBytes(40 << 10)
+	resp, up := uploadFile(t, srv, "Visitor "+p.shop.token, shopOrigin, q(p.convID, "db-1", "cat.png"), img)
+	if resp.StatusCode != http.StatusCreated || up.Message.Attachment == nil {
+		t.Fatalf("upload: HTTP %d %+v", resp.StatusCode, up.Error)
+	}
+	if fresp, body := fetch(t, up.Message.Attachment.URL); fresp.StatusCode != 200 || !bytes.Equal(body, img) {
+		t.Fatalf("GET the link: HTTP %d, %d bytes; want 200 and the file", fresp.StatusCode, len(body))
+	}
+	if resp, _ := uploadFile(t, srv, "Visitor "+p.shop.token, shopOrigin, q(p.convID, "db-2", "big.png"), pngBytes(65<<10)); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("file over the limit: HTTP %d, want 413", resp.StatusCode)
+	}
+	if files, err := os.ReadDir(filepath.Join(srv.Config.Data, app.BlobFolder)); err == nil && len(files) > 0 {
+		t.Errorf("blob folder holds %d files with KEFU_BLOBS=db, want none", len(files))
+	}
+	if n := len(mustMessages(t, srv, p.convID)); n != 2 {
+		t.Errorf("%d messages, want the greeting and the one file", n)
+	}
+}

@@ -75,12 +75,17 @@ type App struct {
 // kept.
 const BlobFolder = "blobs"
 
-// setAttachments turns on attachments, kept in the data folder, with links
-// signed by a key derived from key.
-func setAttachments(c *chat.Service, cfg config.Config, key []byte) error {
-	blobs, err := blobfs.Open(filepath.Join(cfg.Data, BlobFolder))
-	if err != nil {
-		return err
+// setAttachments turns on attachments, kept where cfg.Blobs says (the
+// data folder, or the database every instance reaches), with links signed
+// by a key derived from key.
+func setAttachments(c *chat.Service, cfg config.Config, store *sqlstore.Store, key []byte) error {
+	var blobs models.BlobStore = store.Blobs()
+	if cfg.Blobs != config.BlobsDB {
+		folder, err := blobfs.Open(filepath.Join(cfg.Data, BlobFolder))
+		if err != nil {
+			return err
+		}
+		blobs = folder
 	}
 	signer, err := auth.NewSigner(key, chat.SignerPurpose)
 	if err != nil {
@@ -176,7 +181,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 		return fail(err)
 	}
 	notifier.SetPresences(a.Dispatcher)
-	if err := setAttachments(a.Chat, cfg, key); err != nil {
+	if err := setAttachments(a.Chat, cfg, store, key); err != nil {
 		return fail(err)
 	}
 	limits, err := a.openLimits(ctx)

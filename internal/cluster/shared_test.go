@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/url"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kefu-chat/kefu/client"
 	"github.com/kefu-chat/kefu/config"
 	"github.com/kefu-chat/kefu/internal/apptest"
 	"github.com/kefu-chat/kefu/internal/testenv"
+	"github.com/kefu-chat/kefu/models/wire"
 )
 
 // twoInstances starts two Kefu instances in this process on one fresh
@@ -104,4 +109,74 @@ func TestSharedLoginLimits(t *testing.T) {
 			}
 		}
 	})
+}
+
+// uploadThrough sends data as a shopper's file through srv and returns the
+// signed link the answer carries.
+func uploadThrough(t *testing.T, srv *apptest.Server, visitorToken, conv string, data []byte) string {
+	t.Helper()
+	q := url.Values{"conversation_id": {conv}, "client_id": {"file-1"}, "name": {"receipt.pdf"}}
+	req, err := http.NewRequest("POST", srv.URL+"/files?"+q.Encode(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Visitor "+visitorToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Message wire.MessageView `json:"message"`
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &out) != nil || out.Message.Attachment == nil {
+		t.Fatalf("upload through %s: HTTP %d %s", srv.URL, resp.StatusCode, body)
+	}
+	return out.Message.Attachment.URL
+}
+
+// TestFileAcrossInstances: with KEFU_BLOBS=db a file uploaded through one
+// instance downloads through the other, byte for byte; with the default
+// folder (not shared here) the other instance cannot find it, which is why
+// several instances need the database or a shared mount.
+func TestFileAcrossInstances(t *testing.T) {
+	for _, tc := range []struct {
+		blobs  string
+		status int
+	}{{config.BlobsDB, http.StatusOK}, {config.BlobsFiles, http.StatusNotFound}} {
+		t.Run(tc.blobs, func(t *testing.T) {
+			a, b := twoInstances(t, func(c *config.Config) { c.Blobs = tc.blobs })
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			shopper, err := client.DialVisitor(ctx, a.URL, client.VisitorOptions{Lang: "en"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer shopper.Close()
+			ack, err := shopper.Send(ctx, "", "here is my receipt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte("receipt line\n"), 250_000)...) // over 3 MiB: several chunks
+			link := uploadThrough(t, a, shopper.VisitorToken(), ack.ConversationID, data)
+			u, err := url.Parse(link)
+			if err != nil {
+				t.Fatal(err)
+			}
+			viaB := b.URL + u.RequestURI()
+			resp, err := http.Get(viaB)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("download through the other instance: HTTP %d, want %d", resp.StatusCode, tc.status)
+			}
+			if tc.status == http.StatusOK && !bytes.Equal(got, data) {
+				t.Fatalf("downloaded %d bytes through the other instance, differ from the %d uploaded", len(got), len(data))
+			}
+		})
+	}
 }

@@ -1,7 +1,7 @@
 // Package blobtest is the contract suite of models.BlobStore: Run checks
-// every promise of its doc comment against any implementation (blobfs now;
-// a database-backed one for several instances later), which runs it
-// unchanged.
+// every promise of its doc comment against any implementation (blobfs, the
+// folder; sqlstore.Blobs, the database, on SQLite and PostgreSQL), which
+// runs it unchanged.
 package blobtest
 
 import (

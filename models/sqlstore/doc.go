@@ -16,5 +16,8 @@
 // with SELECT … FOR UPDATE, and migrations run under an advisory lock so
 // instances starting together do not race to create the same tables.
 //
+// Store.Blobs is a models.BlobStore in the same database (KEFU_BLOBS=db):
+// attachments' bytes in chunks, each blob stored in one transaction.
+//
 // A *Store is safe for concurrent use by many goroutines.
 package sqlstore

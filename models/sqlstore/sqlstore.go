@@ -126,7 +126,7 @@ func tables() []any {
 		&models.Conversation{}, &message{}, &models.AssignmentRecord{},
 		&models.Announcement{}, &models.AnnouncementSeen{},
 		&models.Attachment{},
-	}, append(routingTables(), presenceTables()...)...)
+	}, append(append(routingTables(), presenceTables()...), blobTables()...)...)
 }
 
 func (s *Store) migrate(ctx context.Context) error {
