@@ -77,6 +77,7 @@ type Config struct {
 
 	MaxAttachmentBytes int           // KEFU_MAX_ATTACHMENT_BYTES: largest file a shopper or agent may send
 	AttachmentTypes    []string      // KEFU_ATTACHMENT_TYPES: media types, detected from the bytes, that may be sent
+	AttachmentLinkTTL  time.Duration // KEFU_ATTACHMENT_LINK_TTL: how long a signed link to a file works (1s to 24h)
 	SendQueue          int           // KEFU_SEND_QUEUE: frames queued per connection before it is cut off
 	PingInterval       time.Duration // KEFU_PING_INTERVAL: websocket keepalive
 	WriteTimeout       time.Duration // KEFU_WRITE_TIMEOUT: longest a frame may take to write
@@ -109,6 +110,7 @@ func Default() Config {
 		MaxBodyBytes:       1 << 20,
 		MaxAttachmentBytes: 10 << 20,
 		AttachmentTypes:    DefaultAttachmentTypes(),
+		AttachmentLinkTTL:  15 * time.Minute,
 		SendQueue:          256,
 		PingInterval:       25 * time.Second,
 		WriteTimeout:       10 * time.Second,
@@ -270,6 +272,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, checkAttachmentTypes(c.AttachmentTypes)...)
+	// A link is a credential anyone holding it can use: keep it short. Its
+	// expiry is signed in whole seconds, so less than a second is no link.
+	if c.AttachmentLinkTTL < time.Second || c.AttachmentLinkTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("attachment-link-ttl %s: must be between 1s and 24h", c.AttachmentLinkTTL))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -388,6 +395,7 @@ func (c *Config) settings() []setting {
 		{"max-body-bytes", "largest HTTP request body, in bytes", (*intValue)(&c.MaxBodyBytes)},
 		{"max-attachment-bytes", "largest file a shopper or agent may send, in bytes", (*intValue)(&c.MaxAttachmentBytes)},
 		{"attachment-types", "comma-separated media types that may be sent as files, as detected from their bytes", (*listValue)(&c.AttachmentTypes)},
+		{"attachment-link-ttl", "how long a signed link to a file works, 1s to 24h (clients fetch a fresh one when it expires)", (*durationValue)(&c.AttachmentLinkTTL)},
 		{"send-queue", "frames queued per connection before a slow client is cut off", (*intValue)(&c.SendQueue)},
 		{"ping-interval", "websocket keepalive interval", (*durationValue)(&c.PingInterval)},
 		{"write-timeout", "longest time one websocket write may take", (*durationValue)(&c.WriteTimeout)},

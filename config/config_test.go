@@ -68,6 +68,8 @@ func TestBadSettings(t *testing.T) {
 		{"log level", nil, []string{"--log-level", "loud"}, "log-level"},
 		{"limits elsewhere", nil, []string{"--limits", "memcached://x"}, "limits"},
 		{"unknown blob store", map[string]string{"KEFU_BLOBS": "s3"}, nil, "blobs"},
+		{"file links that never expire", nil, []string{"--attachment-link-ttl", "720h"}, "attachment-link-ttl"},
+		{"file links shorter than their signature's unit", map[string]string{"KEFU_ATTACHMENT_LINK_TTL": "500ms"}, nil, "attachment-link-ttl"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

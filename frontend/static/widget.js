@@ -775,19 +775,68 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     markRead();
   }
 
+  // ---- fresh file links -----------------------------------------------------
+  // A file's link is signed and works until its exp (15 minutes by default),
+  // but a shop page stays open longer: an image first shown after that, or a
+  // download clicked late, needs a new link (GET /files/{id}/link). Each
+  // link is refreshed at most once because it failed, and a link the server
+  // just gave that fails before its own expiry is a real failure, shown as
+  // such and not retried: no loops. (The console's links.js does the same.)
+  const links = { fresh: new Map(), given: new Set(), tried: new Set(), busy: new Map() };
+  const absURL = (u) => { try { return new URL(u, KEFU).href; } catch (e) { return ""; } };
+  const linkExpiry = (u) => { try { const e = Number(new URL(u, KEFU).searchParams.get("exp")); return e > 0 ? e * 1000 : 0; } catch (e) { return 0; } };
+  const linkExpired = (u) => { const e = linkExpiry(u); return e > 0 && e <= Date.now(); };
+  function linkFor(a) {
+    const f = links.fresh.get(a.id);
+    return f && linkExpiry(f) > linkExpiry(a.url) ? f : absURL(a.url);
+  }
+  function refreshLink(a, failed) {
+    failed = absURL(failed);
+    if (links.busy.has(a.id)) return links.busy.get(a.id);
+    if (links.tried.has(failed) || (links.given.has(failed) && !linkExpired(failed))) return Promise.resolve("");
+    links.tried.add(failed);
+    const token = store.get(KEY_TOKEN);
+    const p = fetch(KEFU + "/files/" + encodeURIComponent(a.id) + "/link", { headers: { Authorization: "Visitor " + (token || "") }, credentials: "omit", cache: "no-store" })
+      .then((res) => (res.ok ? res.json() : null))
+      .then((r) => {
+        const u = r && typeof r.url === "string" ? absURL(r.url) : "";
+        if (!u) return "";
+        links.given.add(u);
+        links.fresh.set(a.id, u);
+        render();
+        return u;
+      })
+      .catch(() => "")
+      .finally(() => links.busy.delete(a.id));
+    links.busy.set(a.id, p);
+    return p;
+  }
+  // wireLink makes an image refresh its link on a load error, and a link
+  // clicked after expiry open a fresh one.
+  function wireLink(a, link, img) {
+    if (img) img.addEventListener("error", () => { refreshLink(a, img.src); });
+    link.addEventListener("click", (e) => {
+      const u = linkFor(a);
+      if (!linkExpired(u)) return;
+      e.preventDefault();
+      refreshLink(a, u).then((fresh) => { if (fresh) window.open(fresh, "_blank", "noopener,noreferrer"); });
+    });
+  }
+
   const IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
   // bubble is a message's text, or its file: images inline, others as a
   // download link named by the (untrusted, so textContent) file name.
   function bubble(m) {
     const b = el("div", "bubble");
     const a = m.attachment;
-    let url = "";
-    try { url = a ? new URL(a.url, KEFU).href : ""; } catch (e) { /* no link */ }
+    let url = a && a.id ? linkFor(a) : "";
     if (url && !/^https?:/.test(url)) url = "";
     if (!a || !url) { b.textContent = m.body; return b; }
     if (IMAGES.includes(a.type)) {
       const img = el("img");
-      img.src = url;
+      // A closed chat downloads no pictures: a shop page should not spend a
+      // phone's data on what nobody looks at. Opening it renders again.
+      if (st.open) img.src = url;
       img.alt = a.name || "";
       img.loading = "lazy";
       const link = el("a");
@@ -795,6 +844,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
       link.target = "_blank";
       link.rel = "noopener noreferrer";
       link.appendChild(img);
+      wireLink(a, link, img);
       b.appendChild(link);
     } else {
       const link = el("a", "file", a.name || m.body);
@@ -802,6 +852,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
       link.target = "_blank";
       link.rel = "noopener noreferrer";
       link.download = a.name || "";
+      wireLink(a, link, null);
       b.appendChild(link);
     }
     b.classList.add("has-file");

@@ -92,7 +92,7 @@ func setAttachments(c *chat.Service, cfg config.Config, store *sqlstore.Store, k
 		return err
 	}
 	c.SetAttachments(chat.AttachmentOptions{Blobs: blobs, Signer: signer, BaseURL: cfg.PublicURL,
-		MaxBytes: int64(cfg.MaxAttachmentBytes), Types: cfg.AttachmentTypes})
+		MaxBytes: int64(cfg.MaxAttachmentBytes), Types: cfg.AttachmentTypes, URLTTL: cfg.AttachmentLinkTTL})
 	return nil
 }
 

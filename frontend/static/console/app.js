@@ -5,6 +5,7 @@ import { Session, ApiError } from "./api.js";
 import { AgentSocket } from "./socket.js";
 import { t, lang, applyI18n } from "./i18n.js";
 import { Admin } from "./admin.js";
+import { FileLinks } from "./links.js";
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, cls, text) => {
@@ -18,6 +19,8 @@ const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : Date.now().toStrin
 const session = new Session();
 const sock = new AgentSocket(session);
 const admin = new Admin(session);
+// Links to files expire; images and downloads shown later get fresh ones.
+const links = new FileLinks((id) => session.request("GET", "/files/" + encodeURIComponent(id) + "/link"), () => render());
 
 // Conversation record: view (the server's conversation), msgs (seq → message),
 // seq (highest seq with no gap below), pending (unacked sends), syncing.
@@ -419,18 +422,20 @@ const IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 function bubble(m) {
   const b = el("div", "bubble");
   const a = m.attachment;
-  const url = a ? safeURL(new URL(a.url || "", location.href).href) : "";
+  const url = a && a.id ? safeURL(links.url(a)) : "";
   if (!a || !url) { b.textContent = m.body; return b; }
   const link = el("a", IMAGES.includes(a.type) ? "img" : "file", IMAGES.includes(a.type) ? null : a.name || m.body);
   link.href = url;
   link.target = "_blank";
   link.rel = "noopener noreferrer";
+  let img = null;
   if (IMAGES.includes(a.type)) {
-    const img = el("img");
+    img = el("img");
     img.src = url;
     img.alt = a.name || "";
     link.appendChild(img);
   } else link.download = a.name || "";
+  links.attach(a, link, img);
   b.appendChild(link);
   return b;
 }
