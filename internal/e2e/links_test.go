@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kefu-chat/kefu/config"
+	"github.com/kefu-chat/kefu/internal/app"
 	"github.com/kefu-chat/kefu/internal/apptest"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/blobfs"
@@ -82,7 +83,10 @@ func waitRefused(t *testing.T, link string) {
 // file whose fresh link fails too (the file is gone) is shown broken
 // without asking again, however often the page renders.
 func TestExpiredFileLinks(t *testing.T) {
-	srv := apptest.Start(t, apptest.Options{Config: func(c *config.Config) { c.AttachmentLinkTTL = linkTTL }})
+	srv := apptest.Start(t, apptest.Options{Config: func(c *config.Config) {
+		c.AttachmentLinkTTL = linkTTL
+		c.Blobs = config.BlobsFiles // the test deletes a file from the folder
+	}})
 	srv.CreateAgent(t, "li@shop.test", "Li Na", models.RoleAgent, agentPassword)
 	b := NewBrowser(t)
 	agent := b.NewPage(t, "agent")
@@ -141,7 +145,7 @@ func TestExpiredFileLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := blobfs.Open(filepath.Join(srv.Config.Data, "blobs"))
+	blobs, err := blobfs.Open(filepath.Join(srv.Config.Data, app.BlobFolder))
 	if err != nil {
 		t.Fatal(err)
 	}
