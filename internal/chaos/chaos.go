@@ -3,7 +3,8 @@
 // listens on 127.0.0.1, forwards each connection to a target, and closes
 // both sides abruptly (RST, mid-frame if it happens to be) after a lifetime
 // drawn from a seeded random source, until a bounded number of cuts is
-// reached or Calm is called. The cut moments are reproducible for a seed as
+// reached or Calm is called; Storm starts the cutting again (or for the
+// first time, for a proxy made calm so that pages could load). The cut moments are reproducible for a seed as
 // far as the order of accepted connections is; what traffic they hit
 // depends on the scheduler, which is the point.
 //
@@ -30,6 +31,9 @@ type Options struct {
 	// MaxCuts bounds the cuts; after that connections live until closed.
 	// 0 means no cuts at all (a plain proxy until Cut or CutAll).
 	MaxCuts int
+	// Calm starts the proxy calm, as if Calm had been called: no cuts
+	// until Storm.
+	Calm bool
 }
 
 // Proxy forwards 127.0.0.1:random to a target and cuts connections.
@@ -42,6 +46,9 @@ type Proxy struct {
 	rnd   *rand.Rand
 	conns map[*pair]struct{}
 	calm  bool
+	// storm is closed, and replaced, by Storm: connections without a
+	// lifetime get one then.
+	storm chan struct{}
 
 	cuts     atomic.Int64
 	accepted atomic.Int64
@@ -80,7 +87,7 @@ func New(target string, o Options) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{target: target, ln: ln, o: o, rnd: rand.New(rand.NewPCG(o.Seed, o.Seed+1)),
-		conns: make(map[*pair]struct{}), closed: make(chan struct{})}
+		conns: make(map[*pair]struct{}), closed: make(chan struct{}), storm: make(chan struct{}), calm: o.Calm}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -100,6 +107,18 @@ func (p *Proxy) Calm() {
 	p.mu.Lock()
 	p.calm = true
 	p.mu.Unlock()
+}
+
+// Storm (re)starts random cuts after Calm, within MaxCuts: connections
+// accepted from now on get a random lifetime, and so do those open now,
+// counted from now. A test makes the proxy calm while its pages load, then
+// lets the storm hit the connections they keep open.
+func (p *Proxy) Storm() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calm = false
+	close(p.storm)
+	p.storm = make(chan struct{})
 }
 
 // CutAll cuts every open connection now (counted in Cuts).
@@ -144,14 +163,15 @@ func (p *Proxy) accept() {
 	}
 }
 
-// life returns how long the next connection lives, or 0 for "until closed".
-func (p *Proxy) life() time.Duration {
+// life returns how long a connection lives from now, or 0 for "until
+// closed", and the channel that Storm will close.
+func (p *Proxy) life() (time.Duration, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.calm || p.o.MaxCuts == 0 {
-		return 0
+		return 0, p.storm
 	}
-	return p.o.MinLife + time.Duration(p.rnd.Int64N(int64(p.o.MaxLife-p.o.MinLife)+1))
+	return p.o.MinLife + time.Duration(p.rnd.Int64N(int64(p.o.MaxLife-p.o.MinLife)+1)), p.storm
 }
 
 func (p *Proxy) serve(client net.Conn) {
@@ -189,22 +209,44 @@ func (p *Proxy) serve(client net.Conn) {
 	go pipe(server, client)
 	go pipe(client, server)
 
-	var timer <-chan time.Time
-	if d := p.life(); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		timer = t.C
-	}
-	got := 0
-	select {
-	case <-done:
-		got = 1
-	case <-timer:
-		if p.tryCut() {
-			pr.cut()
+	var (
+		timer <-chan time.Time
+		storm <-chan struct{}
+		t     *time.Timer
+	)
+	defer func() {
+		if t != nil {
+			t.Stop()
 		}
-	case <-p.closed:
-		pr.cut()
+	}()
+	arm := func() {
+		var d time.Duration
+		d, storm = p.life()
+		if d > 0 {
+			t = time.NewTimer(d)
+			timer = t.C
+			storm = nil // it has its lifetime; a later Storm changes nothing
+		}
+	}
+	arm()
+	got := 0
+wait:
+	for {
+		select {
+		case <-done:
+			got = 1
+			break wait
+		case <-timer:
+			if p.tryCut() {
+				pr.cut()
+			}
+			break wait
+		case <-storm:
+			arm()
+		case <-p.closed:
+			pr.cut()
+			break wait
+		}
 	}
 	// Wait for both pipes whether or not we cut: a timer that fired after
 	// Calm or past MaxCuts leaves the connection alone until it ends.

@@ -117,3 +117,35 @@ func TestCutAllAndClose(t *testing.T) {
 		t.Error("dial after Close succeeded")
 	}
 }
+
+// TestStormCutsWhatCalmLetLive: a connection made while the proxy is calm
+// is forwarded, and cut once Storm starts the cutting.
+func TestStormCutsWhatCalmLetLive(t *testing.T) {
+	p, err := New(echo(t), Options{Seed: 3, MinLife: 10 * time.Millisecond, MaxLife: 30 * time.Millisecond, MaxCuts: 1, Calm: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "calm\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := r.ReadString('\n'); err != nil || got != "calm\n" {
+		t.Fatalf("echo while calm = %q, %v", got, err)
+	}
+	p.Storm()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second)) // bounds a failure only
+	_, err = r.ReadByte()
+	if ne, ok := err.(net.Error); err == nil || (ok && ne.Timeout()) {
+		t.Fatalf("read after Storm = %v, want the connection cut", err)
+	}
+	if p.Cuts() != 1 {
+		t.Errorf("cuts = %d, want 1", p.Cuts())
+	}
+}
