@@ -157,11 +157,20 @@ func (s *Service) AgentSync(ctx context.Context, a *models.Agent, conversationID
 // them, then tells both parties. A resend of the same clientID gets the
 // same acknowledgement and changes nothing.
 func (s *Service) SendAgentMessage(ctx context.Context, a *models.Agent, conversationID, clientID, body string) (wire.ServerFrame, error) {
+	ack, _, err := s.SendAgentReply(ctx, a, conversationID, clientID, body)
+	return ack, err
+}
+
+// SendAgentReply is SendAgentMessage that also reports whether the reply
+// was stored now (fresh) rather than being a resend of one already stored
+// (by this instance or another: the store's unique client id decides), so
+// that what follows a reply, such as mailing it, happens once.
+func (s *Service) SendAgentReply(ctx context.Context, a *models.Agent, conversationID, clientID, body string) (ack wire.ServerFrame, fresh bool, err error) {
 	if err := s.checkText(clientID, body); err != nil {
-		return wire.ServerFrame{}, err
+		return wire.ServerFrame{}, false, err
 	}
 	if conversationID == "" {
-		return wire.ServerFrame{}, models.Errorf(models.EINVALID, "conversation_id is required")
+		return wire.ServerFrame{}, false, models.Errorf(models.EINVALID, "conversation_id is required")
 	}
 	unlock := s.lock(conversationID)
 	defer unlock()
@@ -170,16 +179,16 @@ func (s *Service) SendAgentMessage(ctx context.Context, a *models.Agent, convers
 	if models.ErrorCode(err) == models.EFORBIDDEN {
 		// Do not reveal whether a conversation the agent may not read exists.
 		if _, rerr := s.Conversation(ctx, a, conversationID); rerr != nil {
-			return wire.ServerFrame{}, rerr
+			return wire.ServerFrame{}, false, rerr
 		}
 	}
 	if err != nil {
-		return wire.ServerFrame{}, err
+		return wire.ServerFrame{}, false, err
 	}
 	if !res.Duplicate {
 		s.publishMessage(ctx, res.Conversation, res.Message, a.Name)
 	}
-	return ackFrame(res.Message), nil
+	return ackFrame(res.Message), !res.Duplicate, nil
 }
 
 // Resolve closes a conversation for the agent holding it, or for an admin.

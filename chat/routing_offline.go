@@ -55,9 +55,10 @@ func (m *Mailer) Send(to, subject, body string) error {
 	return smtp.SendMail(m.addr, m.auth, m.from, []string{to}, []byte(msg))
 }
 
-// VisitorPresence says whether a shopper has a widget open now.
+// VisitorPresence says whether a shopper has a widget open now, on any
+// instance (VisitorTracker).
 type VisitorPresence interface {
-	VisitorConnected(visitorID string) bool
+	VisitorConnected(ctx context.Context, visitorID string) (bool, error)
 }
 
 // Offline configures what happens when nobody or the shopper is away.
@@ -94,9 +95,12 @@ func (s *Away) SetVisitorEmail(ctx context.Context, v *models.Visitor, email str
 }
 
 // MailIfAway e-mails an agent's reply to the shopper when they are not
-// connected and left an address, with a link back to the page they chatted
-// on. It returns at once; the mail is sent in the background (failures are
-// logged). It reports whether a mail was started.
+// connected to any instance and left an address, with a link back to the
+// page they chatted on. Call it once per stored reply: never for a resend
+// of one (SendAgentReply says which). It returns at once; the mail is sent
+// in the background (failures are logged). It reports whether a mail was
+// started. When presence cannot be read it sends nothing: the reply is in
+// the conversation for the shopper's return either way.
 func (s *Away) MailIfAway(ctx context.Context, conversationID string, agentName, body string) bool {
 	o := s.o
 	if o.Mailer == nil || o.Presence == nil {
@@ -107,7 +111,13 @@ func (s *Away) MailIfAway(ctx context.Context, conversationID string, agentName,
 		return false
 	}
 	v, err := s.store.Visitor(ctx, c.VisitorID)
-	if err != nil || v.Email == "" || o.Presence.VisitorConnected(v.ID) {
+	if err != nil || v.Email == "" {
+		return false
+	}
+	if here, err := o.Presence.VisitorConnected(ctx, v.ID); err != nil || here {
+		if err != nil {
+			s.log.Warn("not mailing a reply: cannot tell whether the shopper is connected", "conversation", c.ID, "err", err)
+		}
 		return false
 	}
 	link := o.PublicURL

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,15 @@ import (
 // fixedPresence is a VisitorPresence whose answer the test sets.
 type fixedPresence bool
 
-func (p fixedPresence) VisitorConnected(string) bool { return bool(p) }
+func (p fixedPresence) VisitorConnected(context.Context, string) (bool, error) { return bool(p), nil }
+
+// brokenPresence is a VisitorPresence that cannot answer (the database is
+// down).
+type brokenPresence struct{}
+
+func (brokenPresence) VisitorConnected(context.Context, string) (bool, error) {
+	return false, models.Errorf(models.EUNAVAILABLE, "database unavailable")
+}
 
 func newTestService(t *testing.T, now func() time.Time) (*Service, *memstore.Store) {
 	t.Helper()
@@ -91,6 +100,9 @@ func TestMailIfAway(t *testing.T) {
 	}
 	if NewAway(s, Offline{Presence: fixedPresence(false)}).MailIfAway(ctx, conv, "Ana", "x") {
 		t.Error("mailed without SMTP configured")
+	}
+	if NewAway(s, Offline{Mailer: mailer, Presence: brokenPresence{}}).MailIfAway(ctx, conv, "Ana", "x") {
+		t.Error("mailed although presence could not be read")
 	}
 	if !away.MailIfAway(ctx, conv, "Ana", "Your parcel left") {
 		t.Fatal("no mail to an away shopper with an address")

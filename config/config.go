@@ -386,7 +386,7 @@ func (c *Config) settings() []setting {
 		{"refresh-ttl", "lifetime of a refresh token", (*durationValue)(&c.RefreshTTL)},
 		{"default-max-chats", "concurrent conversations per agent, for agents without their own cap", (*intValue)(&c.DefaultMaxChats)},
 		{"grace-period", "how long a disconnected agent keeps their conversations", (*durationValue)(&c.GracePeriod)},
-		{"presence-heartbeat", "with a shared bus: how often agents' presence is written to the database (gone after 3 missed)", (*durationValue)(&c.PresenceHeartbeat)},
+		{"presence-heartbeat", "with a shared bus: how often agents' presence and the instance's beat are written to the database (gone after 3 missed)", (*durationValue)(&c.PresenceHeartbeat)},
 		{"unanswered-after", "hand a conversation to another agent when its agent has not replied this long after getting it (0: off)", (*durationValue)(&c.UnansweredAfter)},
 		{"inactivity-timeout", "close open conversations with no message for this long (0: never)", (*durationValue)(&c.InactivityTimeout)},
 		{"smtp-url", "smtp://[user:password@]host:port?from=address for mailing replies to shoppers who left (empty: no e-mail)", (*stringValue)(&c.SMTPURL)},

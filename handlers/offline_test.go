@@ -61,3 +61,46 @@ func TestOfflineLifeCycle(t *testing.T) {
 		t.Errorf("history after return: %+v", page.Messages)
 	}
 }
+
+// TestOfflineResentReplyMailedOnce: an agent's reply resent with the same
+// client id (a console that lost the ack) is stored once and mailed once;
+// the next reply is the next mail.
+func TestOfflineResentReplyMailedOnce(t *testing.T) {
+	sink := smtpsink.Start(t)
+	srv := apptest.Start(t, apptest.Options{Config: func(c *config.Config) {
+		c.SMTPURL = "smtp://" + sink.Addr + "?from=help@shop.test"
+	}})
+	srv.CreateAgent(t, "once@shop.test", "Once", models.RoleAgent, testPassword)
+	shop := newShopper(t, srv, "")
+	conv := shop.say("o-1", "Where is my order?").ConversationID
+	shop.nextType("unavailable")
+	shop.send(map[string]string{"type": "email", "email": "ann@example.test"})
+	shop.nextType("email_saved")
+	shop.conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.App.Hub.VisitorConnections(shop.visitorID) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	agent := connectAgent(t, srv, login(t, srv, "once@shop.test", testPassword).AccessToken)
+	agent.waitConversation(conv, models.StatusAssigned)
+
+	reply := func(clientID, body string) wire.ServerFrame {
+		t.Helper()
+		agent.send(wire.ClientFrame{Type: wire.TypeSend, ConversationID: conv, ClientID: clientID, Body: body})
+		return agent.next("ack "+clientID, func(f wire.ServerFrame) bool { return f.Type == wire.TypeAck && f.ClientID == clientID })
+	}
+	first := reply("r-1", "It ships today.")
+	if m := sink.Next(t); !strings.Contains(m.Data, "It ships today.") {
+		t.Fatalf("first mail:\n%s", m.Data)
+	}
+	if again := reply("r-1", "It ships today."); again.MessageID != first.MessageID {
+		t.Fatalf("resend acked %s, want the first message %s", again.MessageID, first.MessageID)
+	}
+	reply("r-2", "Tracking number follows.")
+	if m := sink.Next(t); !strings.Contains(m.Data, "Tracking number follows.") {
+		t.Fatalf("the mail after a resend is not the next reply's; the resend was mailed again:\n%s", m.Data)
+	}
+	if n := len(mustMessages(t, srv, conv)); n != 3 {
+		t.Errorf("%d messages, want the question and two replies", n)
+	}
+}

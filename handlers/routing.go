@@ -10,7 +10,6 @@ import (
 	"github.com/kefu-chat/kefu/chat"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"
-	"github.com/kefu-chat/kefu/realtime"
 )
 
 // Frame types of the routing feature (docs/protocol.md).
@@ -20,17 +19,10 @@ const (
 	typeEmail    = "email"    // visitor: where replies go while away
 )
 
-// hubVisitors tells whether a shopper has a widget open on this instance.
-// With several instances a shopper connected elsewhere counts as away
-// here: they may get an e-mail as well as the live reply (docs/deploy.md).
-type hubVisitors struct{ hub *realtime.Hub }
-
-func (h hubVisitors) VisitorConnected(id string) bool { return h.hub.VisitorConnections(id) > 0 }
-
 // away builds the away behaviour from the configuration; it keeps no state,
 // so building it where needed is cheap.
 func (s *Server) away() *chat.Away {
-	o := chat.Offline{Presence: hubVisitors{s.Hub}, PublicURL: s.Config.PublicURL}
+	o := chat.Offline{Presence: s.Visitors, PublicURL: s.Config.PublicURL}
 	if s.Config.SMTPURL != "" {
 		m, err := chat.NewMailer(s.Config.SMTPURL)
 		if err != nil {
@@ -81,12 +73,15 @@ func (s *Server) registerRoutingFrames() {
 		}
 		return err
 	}
-	send := s.agentFrames[wire.TypeSend]
 	s.agentFrames[wire.TypeSend] = func(ctx context.Context, as *agentSocket, f wire.ClientFrame) error {
-		if err := send(ctx, as, f); err != nil {
+		ack, fresh, err := s.Chat.SendAgentReply(ctx, as.agent, f.ConversationID, f.ClientID, f.Body)
+		if err != nil {
 			return err
 		}
-		away.MailIfAway(ctx, f.ConversationID, as.agent.Name, f.Body)
+		as.send(ack)
+		if fresh { // a resend (same client id) was mailed, if at all, the first time
+			away.MailIfAway(ctx, f.ConversationID, as.agent.Name, f.Body)
+		}
 		return nil
 	}
 	s.agentFrames[typeTake] = func(ctx context.Context, as *agentSocket, f wire.ClientFrame) error {

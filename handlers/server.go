@@ -44,6 +44,10 @@ type Deps struct {
 	// Metrics serves /metrics (checking the metrics token itself); nil for
 	// none. It is routed only when Config.MetricsToken is set.
 	Metrics http.Handler
+	// Visitors tells whether a shopper is connected (to this instance or,
+	// when shared, to any) and is told of shoppers' sockets here; nil
+	// means this instance is alone and its hub knows (routing.go).
+	Visitors *chat.VisitorTracker
 }
 
 // Server holds the Fiber app and what its handlers need.
@@ -80,6 +84,11 @@ func New(d Deps) (*Server, error) {
 		shopOrigins: map[string]bool{}, secure: pu.Scheme == "https"}
 	s.shopOrigins[s.ownOrigin] = true
 	s.initLimits()
+	if s.Visitors == nil {
+		if s.Visitors, err = chat.NewVisitorTracker(d.Hub, chat.VisitorTrackerOptions{}); err != nil {
+			return nil, err
+		}
+	}
 	for _, o := range d.Config.AllowedOrigins {
 		s.shopOrigins[normalizeOrigin(o)] = true
 	}

@@ -284,6 +284,12 @@ func (s *Server) serveVisitor() fiber.Handler {
 			k.conn.SetAttrs(info.PageURL, info.Lang)
 			k.send(welcome)
 			s.sendActiveAnnouncements(k, info.PageURL, info.Lang, false)
+			// With peers, the others must know this shopper is here, or
+			// they would mail the shopper replies they see live.
+			if s.Visitors.Opened(ctx, v.ID) {
+				id := v.ID
+				defer s.Visitors.Closed(id)
+			}
 		}
 		k.helloBy = time.Time{}
 		pongWait := 2*s.Config.PingInterval + s.Config.WriteTimeout

@@ -25,6 +25,7 @@ type Store interface {
 	AttachmentStore
 	ReadStore
 	PresenceStore
+	VisitorPresenceStore
 	// Ping reports whether the database answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

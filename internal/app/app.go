@@ -47,6 +47,9 @@ type App struct {
 	// Presence shares agents' presence with other instances (cluster.go);
 	// nil with the in-memory bus.
 	Presence *routing.SharedPresence
+	// Visitors shares shoppers' presence with other instances, for the
+	// away mail (cluster.go); nil with the in-memory bus.
+	Visitors *chat.VisitorTracker
 
 	// Announcer sends announcements; Metrics collects /metrics (observe.go).
 	Announcer  *chat.Announcer
@@ -190,7 +193,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 	}
 	a.Server, err = handlers.New(handlers.Deps{Config: cfg, Store: store, Bus: a.Bus, Chat: a.Chat,
 		Dispatcher: a.Dispatcher, Hub: a.Hub, Issuer: issuer, Static: static, Logger: log,
-		Announcer: a.Announcer, Metrics: a.metricsHandler(), Limits: limits})
+		Announcer: a.Announcer, Metrics: a.metricsHandler(), Limits: limits, Visitors: a.Visitors})
 	if err != nil {
 		return fail(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kefu-chat/kefu/chat"
 	"github.com/kefu-chat/kefu/config"
 	"github.com/kefu-chat/kefu/routing"
 )
@@ -30,43 +31,55 @@ func newInstanceID() string {
 	return host + "-" + hex.EncodeToString(b)
 }
 
-// sharePresence builds the instance's SharedPresence when it has peers.
+// sharePresence builds the instance's SharedPresence and the shared
+// VisitorTracker, under one instance id, when it has peers: agents'
+// presence for the dispatchers, shoppers' for the away mail.
 func (a *App) sharePresence() error {
 	if !a.shared() {
 		return nil
 	}
+	id := newInstanceID()
 	p, err := routing.NewSharedPresence(a.Dispatcher, a.Store, routing.SharedPresenceOptions{
-		InstanceID: newInstanceID(), Heartbeat: a.Config.PresenceHeartbeat, Logger: a.log})
+		InstanceID: id, Heartbeat: a.Config.PresenceHeartbeat, Logger: a.log})
 	if err != nil {
 		return err
 	}
 	a.Presence = p
-	return nil
+	a.Visitors, err = chat.NewVisitorTracker(a.Hub, chat.VisitorTrackerOptions{Store: a.Store, InstanceID: id,
+		Heartbeat: a.Config.PresenceHeartbeat, Logger: a.log})
+	return err
 }
 
-// startPresence runs the presence heartbeat until ctx ends.
+// startPresence runs the presence heartbeats until ctx ends.
 func (a *App) startPresence(ctx context.Context) {
 	if a.Presence == nil {
 		return
 	}
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
 		if err := a.Presence.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			a.log.Error("presence heartbeat stopped", "err", err)
 		}
 	}()
+	go func() {
+		defer a.wg.Done()
+		if err := a.Visitors.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("instance beat stopped", "err", err)
+		}
+	}()
 }
 
 // leavePresence deletes this instance's presence rows so that its peers
-// start their agents' grace periods at their next heartbeat.
+// start their agents' grace periods at their next heartbeat, and count its
+// shoppers as gone at once.
 func (a *App) leavePresence() error {
 	if a.Presence == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return a.Presence.Leave(ctx)
+	return errors.Join(a.Presence.Leave(ctx), a.Visitors.Leave(ctx))
 }
 
 // busPrefix is the bus's channel or subject prefix; "kefu" when the Config

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/kefu-chat/kefu/client"
 	"github.com/kefu-chat/kefu/config"
 	"github.com/kefu-chat/kefu/internal/apptest"
+	"github.com/kefu-chat/kefu/internal/smtpsink"
 	"github.com/kefu-chat/kefu/internal/testenv"
 	"github.com/kefu-chat/kefu/models/wire"
 )
@@ -178,5 +180,83 @@ func TestFileAcrossInstances(t *testing.T) {
 				t.Fatalf("downloaded %d bytes through the other instance, differ from the %d uploaded", len(got), len(data))
 			}
 		})
+	}
+}
+
+// TestAwayMailAcrossInstances: a shopper connected to instance B is not
+// away for an agent replying through instance A: the reply arrives live
+// and is not mailed. Once the shopper has left B, the next reply is mailed.
+func TestAwayMailAcrossInstances(t *testing.T) {
+	sink := smtpsink.Start(t)
+	a, b := twoInstances(t, func(c *config.Config) {
+		c.SMTPURL = "smtp://" + sink.Addr + "?from=help@shop.test"
+		c.PresenceHeartbeat = 300 * time.Millisecond
+	})
+	a.CreateAgent(t, "away@shop.test", "Away Agent", "agent", "the-agent-password")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	shopper, err := client.DialVisitor(ctx, b.URL, client.VisitorOptions{Lang: "en"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shopper.Close()
+	shopRec := record(shopper)
+	ack, err := shopper.Send(ctx, "", "Is the blue teapot back?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv, visitorID := ack.ConversationID, shopper.ID()
+	if err := shopper.SetEmail("ann@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the shopper's address to be stored", func() bool {
+		v, err := a.Store.Visitor(ctx, visitorID)
+		return err == nil && v.Email == "ann@example.test"
+	})
+
+	tok, err := client.Login(ctx, a.URL, "away@shop.test", "the-agent-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := client.DialAgent(ctx, a.URL, client.AgentOptions{AccessToken: tok.AccessToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	record(agent)
+	waitFor(t, 20*time.Second, "the conversation to be assigned", func() bool {
+		c, err := a.Store.Conversation(ctx, conv)
+		return err == nil && c.Status == "assigned"
+	})
+
+	// Connected to B: A must see it, and mail nothing.
+	if _, err := agent.SendWithID(ctx, conv, "r-1", "Let me check the stock."); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the shopper on B to get the reply live", func() bool {
+		for _, m := range shopRec.of(conv) {
+			if m.Body == "Let me check the stock." {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Gone from B: the next reply is mailed, and it is the first mail.
+	shopper.Close()
+	waitFor(t, 20*time.Second, "A to see the shopper gone from B", func() bool {
+		here, err := a.App.Visitors.VisitorConnected(ctx, visitorID)
+		return err == nil && !here
+	})
+	if _, err := agent.SendWithID(ctx, conv, "r-2", "Yes, back on Monday."); err != nil {
+		t.Fatal(err)
+	}
+	m := sink.Next(t)
+	if strings.Contains(m.Data, "Let me check the stock.") {
+		t.Fatalf("the reply the shopper saw live on B was mailed:\n%s", m.Data)
+	}
+	if len(m.To) != 1 || m.To[0] != "ann@example.test" || !strings.Contains(m.Data, "Yes, back on Monday.") {
+		t.Fatalf("mail to %v:\n%s\nwant the reply sent after the shopper left", m.To, m.Data)
 	}
 }

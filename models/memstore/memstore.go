@@ -43,6 +43,7 @@ type Store struct {
 	rs             *routingState                        // departments, transfers (routing.go)
 	att            *attachmentState                     // attachments.go
 	presence       map[presenceKey]models.AgentPresence // presence.go; nil until the first sync
+	visitorPres    *visitorPresence                     // visitorpresence.go; nil until first used
 }
 
 type senderKey struct{ sender, client string }

@@ -126,7 +126,7 @@ func tables() []any {
 		&models.Conversation{}, &message{}, &models.AssignmentRecord{},
 		&models.Announcement{}, &models.AnnouncementSeen{},
 		&models.Attachment{},
-	}, append(append(routingTables(), presenceTables()...), blobTables()...)...)
+	}, append(append(append(routingTables(), presenceTables()...), blobTables()...), visitorPresenceTables()...)...)
 }
 
 func (s *Store) migrate(ctx context.Context) error {
