@@ -443,6 +443,18 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 
+	// The profiler: on the private address only, behind the same token.
+	pprofPath := "/debug/pprof/goroutine?debug=1"
+	if code, _ := get("http://"+srv.App.MetricsAddr()+pprofPath, ""); code != 401 {
+		t.Errorf("profiler without token: HTTP %d, want 401", code)
+	}
+	if code, body := get("http://"+srv.App.MetricsAddr()+pprofPath, token); code != 200 || !strings.Contains(body, "goroutine profile") {
+		t.Errorf("profiler with token: HTTP %d", code)
+	}
+	if code, body := get(srv.URL+pprofPath, token); code == 200 && strings.Contains(body, "goroutine profile") {
+		t.Errorf("the profiler is served on the public address")
+	}
+
 	t.Run("off by default", func(t *testing.T) {
 		plain := apptest.Start(t, apptest.Options{})
 		if code, body := get(plain.URL+"/metrics", ""); code == 200 || strings.Contains(body, "kefu_") {

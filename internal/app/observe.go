@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
+	"github.com/kefu-chat/kefu/internal/metrics"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/realtime"
 )
@@ -38,6 +40,13 @@ func (a *App) listenMetrics() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metricsHandler())
+	// The private listener also serves Go's profiler, behind the metrics
+	// token when there is one: where the time goes under load is what
+	// operators and the benchmarks need to know (docs/api.md).
+	guard := func(h http.HandlerFunc) http.Handler { return metrics.RequireToken(a.Config.MetricsToken, h) }
+	mux.Handle("GET /debug/pprof/", guard(pprof.Index))
+	mux.Handle("GET /debug/pprof/profile", guard(pprof.Profile))
+	mux.Handle("GET /debug/pprof/trace", guard(pprof.Trace))
 	a.metricsLn = ln
 	a.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return nil

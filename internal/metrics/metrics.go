@@ -97,7 +97,12 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Handler serves the metrics. With a non-empty token it answers 401 unless
 // the request carries "Authorization: Bearer <token>".
 func (m *Metrics) Handler(token string) http.Handler {
-	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return RequireToken(token, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+}
+
+// RequireToken serves h only to requests bearing token (401 otherwise);
+// with no token it is h itself.
+func RequireToken(token string, h http.Handler) http.Handler {
 	if token == "" {
 		return h
 	}
