@@ -28,7 +28,6 @@ func validAgent(a *models.Agent) error {
 
 // CreateAgent stores a new agent, its e-mail normalized.
 func (s *Store) CreateAgent(ctx context.Context, a *models.Agent) error {
-	defer s.lockWrites()()
 	a.Email = models.NormalizeEmail(a.Email)
 	if err := validAgent(a); err != nil {
 		return err
@@ -48,7 +47,7 @@ func (s *Store) CreateAgent(ctx context.Context, a *models.Agent) error {
 		a.TokenVersion = 1
 	}
 	row := *a
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	if err := s.tx(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error }); err != nil {
 		if isUnique(err) {
 			return models.Errorf(models.ECONFLICT, "an agent with e-mail %s exists", a.Email)
 		}

@@ -17,7 +17,6 @@ import (
 // back, so two racing creates with one key store exactly one row and both
 // return it.
 func (s *Store) CreateAnnouncement(ctx context.Context, a *models.Announcement) (*models.Announcement, bool, error) {
-	defer s.lockWrites()()
 	if err := a.Validate(); err != nil {
 		return nil, false, err
 	}
@@ -26,24 +25,26 @@ func (s *Store) CreateAnnouncement(ctx context.Context, a *models.Announcement) 
 	}
 	row := prepareAnnouncement(*a, time.Now())
 	if row.IdempotencyKey == nil {
-		if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+		if err := s.tx(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error }); err != nil {
 			return nil, false, s.mapErr(err, "create announcement")
 		}
 		return &row, false, nil
 	}
-	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
-	if res.Error != nil {
-		return nil, false, s.mapErr(res.Error, "create announcement")
-	}
-	if res.RowsAffected == 1 {
-		return &row, false, nil
-	}
 	var got models.Announcement
-	err := s.db.WithContext(ctx).Where("created_by = ? AND idempotency_key = ?", row.CreatedBy, *row.IdempotencyKey).Take(&got).Error
+	existed := false
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
+		if res.Error != nil || res.RowsAffected == 1 {
+			got, existed = row, false
+			return res.Error
+		}
+		existed = true
+		return tx.Where("created_by = ? AND idempotency_key = ?", row.CreatedBy, *row.IdempotencyKey).Take(&got).Error
+	})
 	if err != nil {
-		return nil, false, s.mapErr(err, "announcement by idempotency key")
+		return nil, false, s.mapErr(err, "create announcement")
 	}
-	return &got, true, nil
+	return &got, existed, nil
 }
 
 // prepareAnnouncement fills the ID and CreatedAt and clears what only the
@@ -159,15 +160,16 @@ func (s *Store) EndAnnouncement(ctx context.Context, id, reason string, now time
 
 // AddAnnouncementDeliveries adds n to Delivered in one UPDATE.
 func (s *Store) AddAnnouncementDeliveries(ctx context.Context, id string, n int64) error {
-	defer s.lockWrites()()
 	if n < 0 {
 		return models.Errorf(models.EINVALID, "deliveries must not be negative")
 	}
 	if n == 0 {
 		return nil
 	}
-	err := s.db.WithContext(ctx).Model(&models.Announcement{}).Where("id = ?", id).
-		Update("delivered", gorm.Expr("delivered + ?", n)).Error
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		return tx.Model(&models.Announcement{}).Where("id = ?", id).
+			Update("delivered", gorm.Expr("delivered + ?", n)).Error
+	})
 	return s.mapErr(err, "count deliveries")
 }
 

@@ -67,10 +67,14 @@ func (s *Store) FreshPresence(ctx context.Context, since time.Time) ([]models.Ag
 
 // PrunePresence implements models.PresenceStore.
 func (s *Store) PrunePresence(ctx context.Context, before time.Time) (int, error) {
-	defer s.lockWrites()()
-	res := s.db.WithContext(ctx).Where("heartbeat_at < ?", before.UTC()).Delete(&models.AgentPresence{})
-	if res.Error != nil {
-		return 0, s.mapErr(res.Error, "prune presence")
+	var pruned int64
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Where("heartbeat_at < ?", before.UTC()).Delete(&models.AgentPresence{})
+		pruned = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, s.mapErr(err, "prune presence")
 	}
-	return int(res.RowsAffected), nil
+	return int(pruned), nil
 }

@@ -29,10 +29,18 @@ var _ models.Store = (*Store)(nil)
 
 // Store keeps Kefu's data in SQLite or PostgreSQL. Create it with Open.
 type Store struct {
-	db       *gorm.DB
-	sqlDB    *sql.DB
-	postgres bool
-	logger   *slog.Logger
+	db    *gorm.DB
+	sqlDB *sql.DB
+	// writer runs write transactions. On SQLite it is one connection
+	// (writerConn, from its own pool writerDB) with prepared statements
+	// kept, used only by the batch goroutine (batch.go); on PostgreSQL it
+	// is db.
+	writer     *gorm.DB
+	writerConn *sql.Conn
+	writerDB   *sql.DB
+	batch      *batcher
+	postgres   bool
+	logger     *slog.Logger
 
 	// writes queues this process's SQLite writers. SQLite runs one writer
 	// at a time whatever we do; without this queue the others wait inside
@@ -71,6 +79,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 	}
 	s := &Store{logger: logger}
 	var dialector gorm.Dialector
+	var sqliteDSN string
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		s.postgres = true
@@ -87,7 +96,8 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, models.Internal(err, "create database folder")
 		}
-		dialector = sqlite.Open("file:" + path + "?" + sqliteParams)
+		sqliteDSN = "file:" + path + "?" + sqliteParams
+		dialector = sqlite.Open(sqliteDSN)
 	}
 
 	db, err := gorm.Open(dialector, &gorm.Config{
@@ -116,7 +126,54 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 		s.sqlDB.Close()
 		return nil, err
 	}
+	s.writer, s.writerDB = s.db, s.sqlDB
+	if !s.postgres {
+		if err := s.openWriter(ctx, sqliteDSN); err != nil {
+			s.sqlDB.Close()
+			return nil, err
+		}
+		s.startBatcher()
+	}
 	return s, nil
+}
+
+// openWriter opens SQLite's writing connection: one *sql.Conn held for
+// the store's life, used only by the batch goroutine (batch.go), with its
+// prepared statements kept. Transactions on it are plain BEGIN/COMMIT
+// statements rather than database/sql transactions, because GORM prepares
+// statements afresh inside every database/sql transaction (about a sixth of
+// the write path's time under load).
+func (s *Store) openWriter(ctx context.Context, dsn string) error {
+	wdb, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return models.Internal(err, "open database")
+	}
+	wdb.SetMaxOpenConns(1)
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
+		return s.mapErr(err, "open database")
+	}
+	w, err := gorm.Open(sqlite.New(sqlite.Config{Conn: conn}), &gorm.Config{
+		Logger:                 &gormLog{logger: s.logger},
+		SkipDefaultTransaction: true,
+		PrepareStmt:            true,
+		PrepareStmtMaxSize:     256,
+		DisableAutomaticPing:   true, // GORM pings only whole pools; Conn above just answered
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		conn.Close()
+		wdb.Close()
+		return s.mapErr(err, "open database")
+	}
+	if err := w.Exec("PRAGMA temp_store = MEMORY").Error; err != nil {
+		conn.Close()
+		wdb.Close()
+		return s.mapErr(err, "open database")
+	}
+	s.writer, s.writerConn, s.writerDB = w, conn, wdb
+	return nil
 }
 
 // tables are migrated in this order.
@@ -179,18 +236,30 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database connections. It is safe to call twice.
+// Close waits for the writes in hand and closes the database connections.
+// It is safe to call twice.
 func (s *Store) Close() error {
-	if err := s.sqlDB.Close(); err != nil {
+	s.stopBatcher()
+	err := s.sqlDB.Close()
+	if s.writerConn != nil {
+		s.writerConn.Close() // returns it to writerDB, closed next
+		err = errors.Join(err, s.writerDB.Close())
+	}
+	if err != nil {
 		return models.Internal(err, "close database")
 	}
 	return nil
 }
 
-// tx runs fn in a transaction. On PostgreSQL a transaction aborted by a
-// deadlock or serialization failure is retried: those say nothing about the
-// request, only about timing.
+// tx runs fn in a transaction. On SQLite it joins the next group commit
+// (batch.go): fn must do all its reads and writes through tx and must not
+// call tx again. On PostgreSQL a transaction aborted by a deadlock or
+// serialization failure is retried: those say nothing about the request,
+// only about timing.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.batch != nil {
+		return s.batched(ctx, fn)
+	}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		unlock := s.lockWrites()

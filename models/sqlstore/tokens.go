@@ -14,12 +14,11 @@ import (
 // CreateRefreshToken stores a new token, starting a family when FamilyID is
 // empty.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *models.RefreshToken) error {
-	defer s.lockWrites()()
 	if err := prepareToken(t, time.Now()); err != nil {
 		return err
 	}
 	row := *t
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	if err := s.tx(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error }); err != nil {
 		return s.mapErr(err, "create refresh token")
 	}
 	return nil

@@ -12,7 +12,6 @@ import (
 
 // CreateVisitor stores a new visitor.
 func (s *Store) CreateVisitor(ctx context.Context, v *models.Visitor) error {
-	defer s.lockWrites()()
 	if v.TokenHash == "" {
 		return models.Errorf(models.EINVALID, "a visitor needs a token hash")
 	}
@@ -28,7 +27,7 @@ func (s *Store) CreateVisitor(ctx context.Context, v *models.Visitor) error {
 	}
 	v.CreatedAt, v.LastSeenAt = v.CreatedAt.UTC(), v.LastSeenAt.UTC()
 	row := *v
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	if err := s.tx(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error }); err != nil {
 		return s.mapErr(err, "create visitor")
 	}
 	return nil
