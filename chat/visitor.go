@@ -108,9 +108,9 @@ func (s *Service) SendVisitorMessage(ctx context.Context, v *models.Visitor, con
 	if err := s.checkText(clientID, body); err != nil {
 		return wire.ServerFrame{}, err
 	}
-	key := "v:" + v.ID
+	key, openID := "v:"+v.ID, ""
 	if open, err := s.store.OpenConversationOf(ctx, v.ID); err == nil {
-		key = open.ID
+		key, openID = open.ID, open.ID
 	}
 	unlock := s.lock(key)
 	defer unlock()
@@ -124,7 +124,8 @@ func (s *Service) SendVisitorMessage(ctx context.Context, v *models.Visitor, con
 		res, err = s.store.AppendMessage(ctx, models.NewMessage{ConversationID: conversationID,
 			SenderKind: models.SenderVisitor, SenderID: v.ID, ClientID: clientID, Body: body, Now: s.now()})
 	} else {
-		res, err = s.store.SendVisitorMessage(ctx, models.VisitorMessage{VisitorID: v.ID, ClientID: clientID, Body: body, Now: s.now()})
+		res, err = s.store.SendVisitorMessage(ctx, models.VisitorMessage{VisitorID: v.ID, ClientID: clientID, Body: body,
+			OpenConversationID: openID, Now: s.now()})
 	}
 	if err != nil {
 		return wire.ServerFrame{}, err

@@ -49,7 +49,11 @@ type VisitorMessage struct {
 	ClientID     string
 	Body         string
 	DepartmentID *string // for a conversation this message opens
-	Now          time.Time
+	// OpenConversationID, when the caller has just looked it up, is the
+	// visitor's open conversation: a hint that saves the store a lookup.
+	// It is checked, not trusted.
+	OpenConversationID string
+	Now                time.Time
 }
 
 // SendResult is what a store did with a message.

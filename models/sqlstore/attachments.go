@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -36,55 +35,18 @@ func (s *Store) SendAttachment(ctx context.Context, m models.NewMessage, a *mode
 	if err := checkAttachment(m, a); err != nil {
 		return models.SendResult{}, err
 	}
-	now := nowOr(m.Now)
-	if res, ok, err := s.findDuplicate(s.db.WithContext(ctx), m.SenderID, m.ClientID); err != nil {
-		return models.SendResult{}, s.mapErr(err, "send attachment")
-	} else if ok {
-		return res, nil
-	}
 	row := *a
 	if row.ID == "" {
 		row.ID = uuid.NewString()
 	}
-	row.ConversationID, row.CreatedAt = m.ConversationID, now
-	var out models.SendResult
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		out = models.SendResult{}
-		var c models.Conversation
-		if err := s.forUpdate(tx).Where("id = ?", m.ConversationID).Take(&c).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return models.Errorf(models.ENOTFOUND, "conversation not found")
-			}
-			return err
-		}
-		if res, ok, err := s.findDuplicate(tx, m.SenderID, m.ClientID); err != nil {
-			return err
-		} else if ok {
-			out = res
-			return nil
-		}
-		if !c.Status.Open() {
-			return models.Errorf(models.ECONFLICT, "the conversation is resolved")
-		}
-		if m.RequireAgentID != "" && (c.Status != models.StatusAssigned || c.AgentID == nil || *c.AgentID != m.RequireAgentID) {
-			return models.Errorf(models.EFORBIDDEN, "the conversation is not assigned to you")
-		}
-		msg, conv, err := s.appendIn(tx, c.ID, m.SenderKind, m.SenderID, m.ClientID, m.Body, now)
-		if err != nil {
-			return err
-		}
+	row.ConversationID, row.CreatedAt = m.ConversationID, nowOr(m.Now)
+	m.Now = row.CreatedAt
+	out, err := s.appendChecked(ctx, m, "send attachment", func(tx *gorm.DB, msg *models.Message) error {
 		row.MessageID = msg.ID
-		if err := tx.Create(&row).Error; err != nil {
-			return err
-		}
-		out.Message, out.Conversation = msg, conv
-		return nil
+		return tx.Create(&row).Error
 	})
 	if err != nil {
-		if isUnique(err) {
-			return s.afterUniqueViolation(ctx, m.SenderID, m.ClientID, err)
-		}
-		return models.SendResult{}, s.mapErr(err, "send attachment")
+		return models.SendResult{}, err
 	}
 	if !out.Duplicate {
 		*a = row

@@ -95,42 +95,66 @@ func (s *Store) afterUniqueViolation(ctx context.Context, senderID, clientID str
 	return res, nil
 }
 
-// appendIn appends a message to conversation c (open, and locked by the
-// caller's transaction) and returns the stored message and the conversation
-// after it. The conditional UPDATE is what numbers messages: it is done under
-// the conversation's row lock, so last_seq+1 is unique and gap-free, and it
-// refuses a conversation that was resolved meanwhile.
-func (s *Store) appendIn(tx *gorm.DB, convID string, kind models.SenderKind, senderID, clientID, body string, now time.Time) (*models.Message, *models.Conversation, error) {
-	res := tx.Model(&models.Conversation{}).
-		Where("id = ? AND status IN ?", convID, openStatuses).
-		Updates(map[string]any{
-			"last_seq":        gorm.Expr("last_seq + 1"),
-			"last_message_at": now,
-			"updated_at":      now,
-		})
-	if res.Error != nil {
-		return nil, nil, res.Error
+// bumpSeq numbers the next message of the open conversation with the id
+// (and, when cond is set, matching it too) with a conditional UPDATE: its
+// WHERE clause holds the rules and is re-checked under the row's lock, so
+// last_seq+1 is unique and gap-free and a conversation resolved meanwhile
+// is refused. ok=false says no row matched. It then reads the row back by
+// primary key. (UPDATE ... RETURNING would save that read, but on SQLite it
+// builds a temporary table each time, which inside a group commit's
+// savepoints cost several times the read.)
+func bumpSeq(tx *gorm.DB, now time.Time, id string, cond string, args ...any) (c models.Conversation, ok bool, err error) {
+	q := tx.Model(&models.Conversation{}).Where("id = ? AND status IN ?", id, openStatuses)
+	if cond != "" {
+		q = q.Where(cond, args...)
 	}
-	if res.RowsAffected != 1 {
-		return nil, nil, models.Errorf(models.ECONFLICT, "the conversation is resolved")
+	res := q.Updates(map[string]any{
+		"last_seq":        gorm.Expr("last_seq + 1"),
+		"last_message_at": now,
+		"updated_at":      now,
+	})
+	if res.Error != nil || res.RowsAffected != 1 {
+		return c, false, res.Error
 	}
-	var c models.Conversation
-	if err := tx.Where("id = ?", convID).Take(&c).Error; err != nil {
-		return nil, nil, err
-	}
+	err = tx.Where("id = ?", id).Take(&c).Error
+	return c, err == nil, err
+}
+
+// insertMessage stores the message bumpSeq numbered in c. A duplicate
+// (sender, client id) fails here on the unique index, which undoes the
+// caller's whole transaction (or, in a group commit, its savepoint).
+func insertMessage(tx *gorm.DB, c *models.Conversation, kind models.SenderKind, senderID, clientID, body string, now time.Time) (*models.Message, error) {
 	m := message{
-		ID: uuid.NewString(), ConversationID: convID, Seq: c.LastSeq, SenderKind: kind,
+		ID: uuid.NewString(), ConversationID: c.ID, Seq: c.LastSeq, SenderKind: kind,
 		SenderID: nullable(senderID), ClientID: nullable(clientID), Body: body, CreatedAt: now,
 	}
 	if err := tx.Create(&m).Error; err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return m.model(), &c, nil
+	return m.model(), nil
+}
+
+// afterSendFailed turns a failed send into its answer. A duplicate wins
+// over any other refusal: a retry whose first attempt committed gets that
+// attempt's acknowledgement, even if the conversation was resolved or
+// transferred since.
+func (s *Store) afterSendFailed(ctx context.Context, senderID, clientID string, err error, what string) (models.SendResult, error) {
+	if isUnique(err) {
+		return s.afterUniqueViolation(ctx, senderID, clientID, err)
+	}
+	switch models.ErrorCode(err) {
+	case models.ECONFLICT, models.EFORBIDDEN:
+		if res, ok, ferr := s.findDuplicate(s.db.WithContext(ctx), senderID, clientID); ferr == nil && ok {
+			return res, nil
+		}
+	}
+	return models.SendResult{}, s.mapErr(err, what)
 }
 
 // SendVisitorMessage appends a shopper's message to their open conversation
-// or opens one. The visitor's row is locked first, so two first messages
-// sent at once cannot open two conversations.
+// or opens one. On PostgreSQL the visitor's row is locked first, so two
+// first messages sent at once cannot open two conversations; on SQLite
+// writes run one at a time anyway.
 func (s *Store) SendVisitorMessage(ctx context.Context, m models.VisitorMessage) (models.SendResult, error) {
 	switch {
 	case m.VisitorID == "":
@@ -141,65 +165,87 @@ func (s *Store) SendVisitorMessage(ctx context.Context, m models.VisitorMessage)
 		return models.SendResult{}, models.Errorf(models.EINVALID, "message is empty")
 	}
 	now := nowOr(m.Now)
-	// The cheap path for retries: no write lock taken.
-	if res, ok, err := s.findDuplicate(s.db.WithContext(ctx), m.VisitorID, m.ClientID); err != nil {
-		return models.SendResult{}, s.mapErr(err, "send message")
-	} else if ok {
-		return res, nil
-	}
+	// No look for a duplicate first: retries are rare and every message
+	// would pay for the read. A duplicate fails on the unique index, which
+	// undoes its attempt, and afterSendFailed answers with the original.
 	var out models.SendResult
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		out = models.SendResult{}
-		var v models.Visitor
-		if err := s.forUpdate(tx).Select("id").Where("id = ?", m.VisitorID).Take(&v).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return models.Errorf(models.ENOTFOUND, "visitor not found")
+		if s.postgres {
+			if err := s.lockVisitor(tx, m.VisitorID); err != nil {
+				return err
 			}
-			return err
-		}
-		// With the visitor locked, a concurrent send of the same ClientID
-		// has either committed (and is seen here) or waits for us.
-		if res, ok, err := s.findDuplicate(tx, m.VisitorID, m.ClientID); err != nil {
-			return err
-		} else if ok {
-			out = res
-			return nil
 		}
 		var c models.Conversation
-		err := tx.Where("visitor_id = ? AND status IN ?", m.VisitorID, openStatuses).
-			Order("created_at DESC").Take(&c).Error
-		switch {
-		case errors.Is(err, gorm.ErrRecordNotFound):
+		ok := false
+		var err error
+		if m.OpenConversationID != "" {
+			c, ok, err = bumpSeq(tx, now, m.OpenConversationID, "visitor_id = ?", m.VisitorID)
+			if err != nil {
+				return err
+			}
+		}
+		if !ok {
+			var open []string
+			err := tx.Model(&models.Conversation{}).Where("visitor_id = ? AND status IN ?", m.VisitorID, openStatuses).
+				Order("created_at DESC").Limit(1).Pluck("id", &open).Error
+			if err != nil {
+				return err
+			}
+			if len(open) == 1 {
+				if c, ok, err = bumpSeq(tx, now, open[0], ""); err != nil {
+					return err
+				}
+			}
+		}
+		if !ok {
+			if !s.postgres {
+				if err := s.lockVisitor(tx, m.VisitorID); err != nil {
+					return err
+				}
+			}
 			c = models.Conversation{
 				ID: uuid.NewString(), VisitorID: m.VisitorID, DepartmentID: m.DepartmentID,
-				Status: models.StatusQueued, QueuedAt: now, LastMessageAt: now,
+				Status: models.StatusQueued, QueuedAt: now, LastMessageAt: now, LastSeq: 1,
 				CreatedAt: now, UpdatedAt: now,
 			}
 			if err := tx.Create(&c).Error; err != nil {
 				return err
 			}
 			out.Opened = true
-		case err != nil:
-			return err
 		}
-		msg, conv, err := s.appendIn(tx, c.ID, models.SenderVisitor, m.VisitorID, m.ClientID, m.Body, now)
+		msg, err := insertMessage(tx, &c, models.SenderVisitor, m.VisitorID, m.ClientID, m.Body, now)
 		if err != nil {
 			return err
 		}
-		out.Message, out.Conversation = msg, conv
+		out.Message, out.Conversation = msg, &c
 		return nil
 	})
 	if err != nil {
-		if isUnique(err) {
-			return s.afterUniqueViolation(ctx, m.VisitorID, m.ClientID, err)
-		}
-		return models.SendResult{}, s.mapErr(err, "send message")
+		return s.afterSendFailed(ctx, m.VisitorID, m.ClientID, err, "send message")
 	}
 	return out, nil
 }
 
+// lockVisitor returns ENOTFOUND unless the visitor exists, and on
+// PostgreSQL locks their row until the transaction ends.
+func (s *Store) lockVisitor(tx *gorm.DB, id string) error {
+	var v models.Visitor
+	err := s.forUpdate(tx).Select("id").Where("id = ?", id).Take(&v).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return models.Errorf(models.ENOTFOUND, "visitor not found")
+	}
+	return err
+}
+
 // AppendMessage appends m to its conversation.
 func (s *Store) AppendMessage(ctx context.Context, m models.NewMessage) (models.SendResult, error) {
+	return s.appendChecked(ctx, m, "send message", nil)
+}
+
+// appendChecked validates and appends m; also, when set, runs in the same
+// transaction with the stored message (an attachment's row, say).
+func (s *Store) appendChecked(ctx context.Context, m models.NewMessage, what string, also func(tx *gorm.DB, msg *models.Message) error) (models.SendResult, error) {
 	switch m.SenderKind {
 	case models.SenderVisitor, models.SenderAgent:
 		if m.SenderID == "" || m.ClientID == "" {
@@ -213,49 +259,54 @@ func (s *Store) AppendMessage(ctx context.Context, m models.NewMessage) (models.
 		return models.SendResult{}, models.Errorf(models.EINVALID, "message is empty")
 	}
 	now := nowOr(m.Now)
-	// A duplicate is acknowledged before any other check, so a retry after
-	// the conversation was resolved or transferred still gets its answer.
-	if res, ok, err := s.findDuplicate(s.db.WithContext(ctx), m.SenderID, m.ClientID); err != nil {
-		return models.SendResult{}, s.mapErr(err, "send message")
-	} else if ok {
-		return res, nil
-	}
+	// As in SendVisitorMessage, duplicates are found when they fail:
+	// afterSendFailed acknowledges a retry with its original even if the
+	// conversation was resolved or transferred since.
 	var out models.SendResult
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		out = models.SendResult{}
-		var c models.Conversation
-		if err := s.forUpdate(tx).Where("id = ?", m.ConversationID).Take(&c).Error; err != nil {
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return models.Errorf(models.ENOTFOUND, "conversation not found")
-			}
-			return err
+		cond, args := "", []any(nil)
+		if m.RequireAgentID != "" {
+			cond, args = "status = ? AND agent_id = ?", []any{models.StatusAssigned, m.RequireAgentID}
 		}
-		if res, ok, err := s.findDuplicate(tx, m.SenderID, m.ClientID); err != nil {
-			return err
-		} else if ok {
-			out = res
-			return nil
-		}
-		if !c.Status.Open() {
-			return models.Errorf(models.ECONFLICT, "the conversation is resolved")
-		}
-		if m.RequireAgentID != "" && (c.Status != models.StatusAssigned || c.AgentID == nil || *c.AgentID != m.RequireAgentID) {
-			return models.Errorf(models.EFORBIDDEN, "the conversation is not assigned to you")
-		}
-		msg, conv, err := s.appendIn(tx, c.ID, m.SenderKind, m.SenderID, m.ClientID, m.Body, now)
+		c, ok, err := bumpSeq(tx, now, m.ConversationID, cond, args...)
 		if err != nil {
 			return err
 		}
-		out.Message, out.Conversation = msg, conv
+		if !ok {
+			return whyNotAppendable(tx, m.ConversationID)
+		}
+		msg, err := insertMessage(tx, &c, m.SenderKind, m.SenderID, m.ClientID, m.Body, now)
+		if err != nil {
+			return err
+		}
+		if also != nil {
+			if err := also(tx, msg); err != nil {
+				return err
+			}
+		}
+		out.Message, out.Conversation = msg, &c
 		return nil
 	})
 	if err != nil {
-		if isUnique(err) {
-			return s.afterUniqueViolation(ctx, m.SenderID, m.ClientID, err)
-		}
-		return models.SendResult{}, s.mapErr(err, "send message")
+		return s.afterSendFailed(ctx, m.SenderID, m.ClientID, err, what)
 	}
 	return out, nil
+}
+
+// whyNotAppendable explains why bumpSeq matched no row.
+func whyNotAppendable(tx *gorm.DB, id string) error {
+	var c models.Conversation
+	if err := tx.Select("id", "status").Where("id = ?", id).Take(&c).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return models.Errorf(models.ENOTFOUND, "conversation not found")
+		}
+		return err
+	}
+	if !c.Status.Open() {
+		return models.Errorf(models.ECONFLICT, "the conversation is resolved")
+	}
+	return models.Errorf(models.EFORBIDDEN, "the conversation is not assigned to you")
 }
 
 // Conversation returns the conversation with the id.

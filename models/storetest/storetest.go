@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) models.Store) {
 		{"Visitors", testVisitors},
 		{"SendVisitorMessage", testSendVisitorMessage},
 		{"SendVisitorMessageInvalid", testSendVisitorMessageInvalid},
+		{"SendVisitorMessageHint", testSendVisitorMessageHint},
 		{"VisitorConcurrentFirstMessages", testVisitorConcurrentFirst},
 		{"IdempotentVisitorConcurrent", testIdempotentVisitor},
 		{"IdempotentAgentConcurrent", testIdempotentAgent},
@@ -511,6 +512,44 @@ func testSendVisitorMessageInvalid(t *testing.T, s models.Store) {
 	}
 	_, err := s.OpenConversationOf(ctx, v.ID)
 	wantCode(t, "OpenConversationOf after refused sends", err, models.ENOTFOUND)
+}
+
+// The open-conversation hint saves a lookup but is never trusted: another
+// visitor's conversation, a resolved one or a made-up id change nothing.
+func testSendVisitorMessageHint(t *testing.T, s models.Store) {
+	ctx := t.Context()
+	a := MustCreateVisitor(t, s, models.Visitor{})
+	b := MustCreateVisitor(t, s, models.Visitor{})
+	first := func(v *models.Visitor, hint string, n int) models.SendResult {
+		t.Helper()
+		res, err := s.SendVisitorMessage(ctx, models.VisitorMessage{VisitorID: v.ID, ClientID: fmt.Sprint("c", n),
+			Body: "x", OpenConversationID: hint, Now: At(n)})
+		if err != nil {
+			t.Fatalf("send %d: %v", n, err)
+		}
+		return res
+	}
+	ca := first(a, "", 0).Conversation
+	cb := first(b, ca.ID, 1).Conversation // a's conversation as b's hint
+	if cb.ID == ca.ID || cb.VisitorID != b.ID {
+		t.Fatalf("b's message went to conversation %s of visitor %s", cb.ID, cb.VisitorID)
+	}
+	if got := first(a, "no-such-id", 2); got.Conversation.ID != ca.ID || got.Message.Seq != 2 {
+		t.Errorf("with a made-up hint: conversation %s seq %d, want %s seq 2", got.Conversation.ID, got.Message.Seq, ca.ID)
+	}
+	if got := first(a, ca.ID, 3); got.Conversation.ID != ca.ID || got.Message.Seq != 3 {
+		t.Errorf("with the right hint: conversation %s seq %d, want %s seq 3", got.Conversation.ID, got.Message.Seq, ca.ID)
+	}
+	if _, err := s.ResolveConversation(ctx, ca.ID, At(4)); err != nil {
+		t.Fatal(err)
+	}
+	if got := first(a, ca.ID, 5); got.Conversation.ID == ca.ID || !got.Opened {
+		t.Errorf("a resolved conversation as hint: got conversation %s (opened %v), want a new one", got.Conversation.ID, got.Opened)
+	}
+	msgs, err := s.Messages(ctx, ca.ID, 0, 100)
+	if err != nil || len(msgs) != 3 {
+		t.Errorf("a's first conversation holds %d messages (%v), want 3", len(msgs), err)
+	}
 }
 
 func testVisitorConcurrentFirst(t *testing.T, s models.Store) {
