@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -106,7 +107,7 @@ type socket struct {
 
 	tokens  float64
 	last    time.Time
-	closing bool
+	closing atomic.Bool // set by close, which frame handlers may call from their own goroutines
 	// helloBy, while set, is when the hello must have arrived: frames
 	// before it do not extend the read deadline.
 	helloBy time.Time
@@ -136,7 +137,7 @@ func (k *socket) read() (data []byte, ok bool) {
 			pongWait := 2*k.s.Config.PingInterval + k.s.Config.WriteTimeout
 			_ = k.ws.SetReadDeadline(time.Now().Add(pongWait))
 		}
-		if k.closing {
+		if k.closing.Load() {
 			continue // wait for the peer to answer our close frame
 		}
 		if !k.allow() {
@@ -184,7 +185,7 @@ func (k *socket) allow() bool {
 // close asks for the connection to close with code. Reading continues until
 // the peer answers, so the close frame is not lost to a reset.
 func (k *socket) close(code int, reason string) {
-	k.closing = true
+	k.closing.Store(true)
 	if k.conn != nil {
 		k.conn.Close(code, reason)
 		return
@@ -258,7 +259,7 @@ func (s *Server) serveVisitor() fiber.Handler {
 		for v == nil {
 			data, ok := k.read()
 			if !ok {
-				if !k.closing {
+				if !k.closing.Load() {
 					k.close(wire.CloseHelloTimeout, "no hello")
 				}
 				return
@@ -387,6 +388,8 @@ func (s *Server) serveAgent() fiber.Handler {
 		p := s.Dispatcher.AgentConnected(a.ID)
 		defer s.Dispatcher.AgentDisconnected(a.ID)
 		as := &agentSocket{socket: k, agent: a, session: sess}
+		inFlight := newLanes()
+		defer inFlight.barrier() // before the socket is unregistered
 		welcome, err := s.Chat.AgentWelcome(ctx, a, string(p.Status))
 		if err != nil {
 			k.sendError(err, "welcome")
@@ -422,9 +425,18 @@ func (s *Server) serveAgent() fiber.Handler {
 				k.sendError(models.Errorf(models.EINVALID, "unknown frame type %q", clip(f.Type, 32)), clip(f.Type, 32))
 				continue
 			}
-			if err := h(ctx, as, f); err != nil {
-				k.sendError(err, ref(f))
+			frame := *as // this frame's view of the agent, whatever later frames see
+			run := func() {
+				if err := h(ctx, &frame, f); err != nil {
+					k.sendError(err, ref(f))
+				}
 			}
+			if f.ConversationID == "" {
+				inFlight.barrier()
+				run()
+				continue
+			}
+			inFlight.do(f.ConversationID, run)
 		}
 	})
 }
