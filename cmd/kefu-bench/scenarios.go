@@ -491,7 +491,7 @@ func closeChats(t *target, convs []*conv) {
 // chatScenario runs K concurrent conversations, each a loop of a shopper
 // message and the agent's answer, for ChatDuration.
 func chatScenario(ctx context.Context, cfg Config, kefu, base *target, log io.Writer) ([]Result, error) {
-	type figures struct{ rate, p50, p99 float64 }
+	type figures struct{ rate, p50, p99, cpuUS float64 }
 	measure := func(t *target) (figures, error) {
 		var f figures
 		agents, err := startAgents(ctx, t, cfg.Agents, cfg.maxChats())
@@ -505,8 +505,15 @@ func chatScenario(ctx context.Context, cfg Config, kefu, base *target, log io.Wr
 			return f, err
 		}
 		fmt.Fprintf(log, "kefu-bench: %s: %d conversations with %d agents\n", t.name, len(convs), cfg.Agents)
+		cpu0, _ := cpuSeconds(t.pid)
 		rtts, took := chatLoop(convs, cfg.ChatDuration)
+		cpu1, _ := cpuSeconds(t.pid)
 		f.rate = float64(2*len(rtts)) / took.Seconds()
+		if len(rtts) > 0 && cpu1 > cpu0 {
+			// The server's own CPU, which the load tool's and other
+			// processes' share of a busy machine does not change.
+			f.cpuUS = (cpu1 - cpu0) * 1e6 / float64(2*len(rtts))
+		}
 		ms := sortedMS(rtts)
 		f.p50, f.p99 = percentile(ms, 50), percentile(ms, 99)
 		return f, nil
@@ -535,6 +542,7 @@ func chatScenario(ctx context.Context, cfg Config, kefu, base *target, log io.Wr
 		result(name, "messages per second", "msg/s", k.rate, pick(func(f figures) float64 { return f.rate })),
 		result(name, "round trip p50", "ms", k.p50, pick(func(f figures) float64 { return f.p50 })),
 		result(name, "round trip p99", "ms", k.p99, pick(func(f figures) float64 { return f.p99 })),
+		result(name, "server CPU per message", "µs", k.cpuUS, pick(func(f figures) float64 { return f.cpuUS })),
 	}, nil
 }
 
