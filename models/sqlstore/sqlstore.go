@@ -167,6 +167,8 @@ func (s *Store) openWriter(ctx context.Context, dsn string) error {
 		wdb.Close()
 		return s.mapErr(err, "open database")
 	}
+	// Sorting a visitor's open conversations and savepoints' statement
+	// journals use temporary storage; in memory it costs no file I/O.
 	if err := w.Exec("PRAGMA temp_store = MEMORY").Error; err != nil {
 		conn.Close()
 		wdb.Close()
