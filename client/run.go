@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -358,11 +359,7 @@ func (c *Client) handle(s *session, f *wire.ServerFrame) (welcomed bool, err err
 		return false, c.receive(s, f.Message.ConversationID, cs, f.Message)
 
 	case wire.TypeMessages:
-		id := f.ConversationID
-		if len(s.syncQ) > 0 {
-			id = s.syncQ[0]
-			s.syncQ = s.syncQ[1:]
-		}
+		id := s.answered(f.ConversationID)
 		cs := c.convs[id]
 		if cs == nil {
 			return false, nil
@@ -386,8 +383,7 @@ func (c *Client) handle(s *session, f *wire.ServerFrame) (welcomed bool, err err
 			return false, nil
 		}
 		if f.Ref == wire.TypeSync && len(s.syncQ) > 0 {
-			id := s.syncQ[0]
-			s.syncQ = s.syncQ[1:]
+			id := s.answered(f.ConversationID)
 			if cs := c.convs[id]; cs != nil {
 				cs.syncing, cs.noSync, cs.buf = false, true, nil
 			}
@@ -506,4 +502,19 @@ func (c *Client) receive(s *session, id string, cs *convState, m *wire.MessageVi
 func hasSeq(buf map[int64]wire.MessageView, seq int64) bool {
 	_, ok := buf[seq]
 	return ok
+}
+
+// answered takes the sync of conversation id off the list of syncs in
+// flight and returns id. Answers name their conversation, and an agent
+// socket may answer syncs of different conversations out of order; an
+// answer naming none (older servers) is taken to be the oldest's.
+func (s *session) answered(id string) string {
+	if i := slices.Index(s.syncQ, id); id != "" && i >= 0 {
+		s.syncQ = slices.Delete(s.syncQ, i, i+1)
+		return id
+	}
+	if id == "" && len(s.syncQ) > 0 {
+		id, s.syncQ = s.syncQ[0], s.syncQ[1:]
+	}
+	return id
 }

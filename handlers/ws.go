@@ -214,11 +214,22 @@ func (k *socket) send(f wire.ServerFrame) {
 // sendError reports err to the client in an error frame; the connection
 // stays open. Internal errors are logged and shown as "internal error".
 func (k *socket) sendError(err error, ref string) {
+	k.sendErrorAbout(err, ref, "")
+}
+
+// frameError reports err about frame f, naming f's conversation: an agent
+// socket answers frames about different conversations out of order (see
+// lanes), so a client matches an error to its sync by conversation.
+func (k *socket) frameError(err error, f wire.ClientFrame) {
+	k.sendErrorAbout(err, ref(f), f.ConversationID)
+}
+
+func (k *socket) sendErrorAbout(err error, ref, conversationID string) {
 	code := models.ErrorCode(err)
 	if code == models.EINTERNAL || code == models.EUNAVAILABLE {
 		k.s.log.Error("websocket request failed", "ref", ref, "err", err)
 	}
-	k.send(wire.ServerFrame{Type: wire.TypeError, Code: code, Error: models.ErrorMessage(err), Ref: ref})
+	k.send(wire.ServerFrame{Type: wire.TypeError, Code: code, Error: models.ErrorMessage(err), Ref: ref, ConversationID: conversationID})
 }
 
 // decode parses a client frame; a malformed one is EINVALID.
@@ -269,7 +280,7 @@ func (s *Server) serveVisitor() fiber.Handler {
 				err = models.Errorf(models.EINVALID, "the first frame must be hello")
 			}
 			if err != nil {
-				k.sendError(err, ref(f))
+				k.frameError(err, f)
 				continue
 			}
 			info := helloInfo(f, ua)
@@ -314,11 +325,11 @@ func (s *Server) serveVisitor() fiber.Handler {
 				continue
 			}
 			if err := s.limitNewConversation(ctx, vs, f); err != nil {
-				k.sendError(err, ref(f))
+				k.frameError(err, f)
 				continue
 			}
 			if err := h(ctx, vs, f); err != nil {
-				k.sendError(err, ref(f))
+				k.frameError(err, f)
 			}
 		}
 	})
@@ -428,7 +439,7 @@ func (s *Server) serveAgent() fiber.Handler {
 			frame := *as // this frame's view of the agent, whatever later frames see
 			run := func() {
 				if err := h(ctx, &frame, f); err != nil {
-					k.sendError(err, ref(f))
+					k.frameError(err, f)
 				}
 			}
 			if f.ConversationID == "" {
