@@ -21,6 +21,7 @@ type Store interface {
 	VisitorStore
 	ConversationStore
 	RoutingStore
+	HoursStore
 	AnnouncementStore
 	AttachmentStore
 	ReadStore

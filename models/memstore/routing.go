@@ -12,11 +12,12 @@ import (
 	"github.com/kefu-chat/kefu/models"
 )
 
-// routingState is the part of the store that departments, transfers and
-// priorities add. It lives under the store's one mutex.
+// routingState is the part of the store that departments, transfers,
+// priorities and business hours add. It lives under the store's one mutex.
 type routingState struct {
 	departments map[string]*models.Department
 	transfers   map[string][]*models.TransferRecord
+	hours       map[string]*models.BusinessHours // by department ID, "" for the shop (hours.go)
 }
 
 func (s *Store) routing() *routingState {
@@ -171,6 +172,7 @@ func (s *Store) DeleteDepartment(ctx context.Context, id string) error {
 		return models.Errorf(models.ENOTFOUND, "department not found")
 	}
 	delete(s.routing().departments, id)
+	delete(s.routing().hours, id)
 	for _, c := range s.conversations {
 		if c.Status.Open() && c.DepartmentID != nil && *c.DepartmentID == id {
 			c.DepartmentID = nil

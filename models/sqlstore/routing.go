@@ -13,10 +13,10 @@ import (
 	"github.com/kefu-chat/kefu/models"
 )
 
-// routingTables are the tables of departments and transfers, migrated after
-// the core tables.
+// routingTables are the tables of departments, transfers and business
+// hours, migrated after the core tables.
 func routingTables() []any {
-	return []any{&models.Department{}, &models.DepartmentMember{}, &models.TransferRecord{}}
+	return []any{&models.Department{}, &models.DepartmentMember{}, &models.TransferRecord{}, &businessHoursRow{}}
 }
 
 // members returns the sorted member IDs of each of the departments.
@@ -195,6 +195,9 @@ func (s *Store) DeleteDepartment(ctx context.Context, id string) error {
 			return models.Errorf(models.ENOTFOUND, "department not found")
 		}
 		if err := tx.Where("department_id = ?", id).Delete(&models.DepartmentMember{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("scope = ?", id).Delete(&businessHoursRow{}).Error; err != nil {
 			return err
 		}
 		return tx.Model(&models.Conversation{}).Where("department_id = ? AND status IN ?", id, openStatuses).

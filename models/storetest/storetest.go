@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) models.Store) {
 	tests = append(tests, routingTests...)
 	tests = append(tests, presenceTests...)
 	tests = append(tests, visitorPresenceTests...)
+	tests = append(tests, hoursTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
