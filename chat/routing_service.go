@@ -7,12 +7,14 @@ import (
 
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"
+	"github.com/kefu-chat/kefu/routing"
 )
 
 // Availability says whether anyone could answer a conversation of a
-// department (nil: none) now. The dispatcher implements it.
+// department (nil: none) now, and if not, why. The dispatcher implements
+// it.
 type Availability interface {
-	Available(dept *models.Department) bool
+	Unavailable(ctx context.Context, dept *models.Department) routing.Unavailability
 }
 
 // SendVisitorMessageTo is SendVisitorMessage for a shopper who asked for a
@@ -60,13 +62,18 @@ func (s *Service) SendVisitorMessageTo(ctx context.Context, v *models.Visitor, c
 }
 
 // tellIfUnavailable sends the unavailable frame for a conversation just
-// opened (seq 1) when nobody could answer it.
+// opened (seq 1) when nobody could answer it: outside business hours, or
+// with nobody online who could.
 func (s *Service) tellIfUnavailable(ctx context.Context, v *models.Visitor, convID string, seq int64, dept *models.Department, avail Availability, emailReplies bool) {
-	if avail == nil || seq != 1 || avail.Available(dept) {
+	if avail == nil || seq != 1 {
+		return
+	}
+	u := avail.Unavailable(ctx, dept)
+	if u.Reason == "" {
 		return
 	}
 	s.publish(ctx, models.EventConversation, models.Audience{Visitors: []string{v.ID}},
-		wire.ServerFrame{Type: wire.TypeUnavailable, ConversationID: convID, Reason: "no_agents", EmailReplies: &emailReplies})
+		wire.ServerFrame{Type: wire.TypeUnavailable, ConversationID: convID, Reason: u.Reason, OpensAt: u.OpensAt, EmailReplies: &emailReplies})
 }
 
 // TransferRequest is an agent's request to hand a conversation on.

@@ -149,6 +149,7 @@ func (s *Server) routes() {
 	anns.Post("", s.createAnnouncement)
 	anns.Post("/:id/withdraw", s.withdrawAnnouncement)
 	s.routingRoutes(authed)
+	s.hoursRoutes(authed)
 	api.Use(func(c *fiber.Ctx) error { return models.Errorf(models.ENOTFOUND, "no such API endpoint") })
 
 	app.Get("/ws/visitor", s.visitorUpgrade, s.serveVisitor())

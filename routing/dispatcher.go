@@ -73,6 +73,7 @@ type Store interface {
 	Departments(ctx context.Context) ([]*models.Department, error)
 	Conversation(ctx context.Context, id string) (*models.Conversation, error)
 	Messages(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]*models.Message, error)
+	AllBusinessHours(ctx context.Context) ([]*models.BusinessHours, error)
 }
 
 var _ Store = models.Store(nil)
@@ -132,6 +133,11 @@ type Dispatcher struct {
 	fallAt    time.Time // when fallback fires
 	cancelRun context.CancelFunc
 	runDone   chan struct{}
+
+	hoursMu  sync.Mutex              // guards the cached business hours (hours.go)
+	hours    []*models.BusinessHours // every stored schedule, as last read
+	hoursAt  time.Time               // when they were read; zero: read again
+	hoursGen uint64                  // raised by HoursChanged
 }
 
 type presence struct {

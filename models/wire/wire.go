@@ -49,7 +49,7 @@ const (
 	// TypeAnnouncementWithdrawn takes one down (AnnouncementID, Reason).
 	TypeAnnouncementWithdrawn = "announcement_withdrawn"
 	// TypeUnavailable tells a shopper nobody can answer their new
-	// conversation now (ConversationID, Reason, EmailReplies).
+	// conversation now (ConversationID, Reason, OpensAt, EmailReplies).
 	TypeUnavailable = "unavailable"
 	// TypeEmailSaved confirms an email frame (Status: the address stored).
 	TypeEmailSaved = "email_saved"
@@ -147,8 +147,11 @@ type ServerFrame struct {
 	// announcement_withdrawn
 	AnnouncementID string `json:"announcement_id,omitempty"`
 	// Reason is why: announcement_withdrawn ("withdrawn" or "expired"),
-	// unavailable ("no_agents").
+	// unavailable ("closed": outside business hours, or "no_agents").
 	Reason string `json:"reason,omitempty"`
+	// OpensAt is, for an unavailable frame with reason "closed", when
+	// business hours open next; absent when not within 400 days.
+	OpensAt *time.Time `json:"opens_at,omitempty"`
 
 	// transfer (agent): the record of the transfer, with its note; the
 	// conversation is in Conversation.
