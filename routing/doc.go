@@ -1,9 +1,11 @@
 // Package routing decides who serves whom: it keeps each agent's presence
 // (connections and online/away/offline status) in memory, holds a
 // disconnected agent's conversations for a grace period, and runs assignment
-// passes that hand queued conversations to eligible agents through a
-// pluggable Strategy (least-busy now; round-robin, departments and transfers
-// slot in later).
+// passes that hand queued conversations to eligible agents through the
+// Strategy of each conversation's department (least-busy, round-robin, or
+// none for manual). It also answers whether anyone can answer a new
+// conversation now: business hours, read from the store through a short
+// cache and judged by the dispatcher's Clock, and presence (hours.go).
 //
 // The store is the source of truth. A pass only proposes: every assignment is
 // a conditional store call (models.ConversationStore.AssignConversation) that

@@ -273,7 +273,9 @@
         }
         break;
       case "unavailable":
-        if (!st.conv || st.conv.id === f.conversation_id) st.away = { email_replies: !!f.email_replies };
+        if (!st.conv || st.conv.id === f.conversation_id) {
+          st.away = { email_replies: !!f.email_replies, closed: f.reason === "closed", opens_at: typeof f.opens_at === "string" ? f.opens_at : "" };
+        }
         break;
       case "email_saved":
         st.email = typeof f.status === "string" ? f.status : "";
@@ -669,6 +671,13 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     return isNaN(d) ? "" : d.toLocaleTimeString(cfg.lang, { hour: "2-digit", minute: "2-digit" });
   };
 
+  // fmtOpening is when business hours open next, in the shopper's own
+  // time zone and language ("" if unknown).
+  const fmtOpening = (iso) => {
+    const d = iso ? new Date(iso) : null;
+    return d && !isNaN(d) ? d.toLocaleString(cfg.lang, { weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }) : "";
+  };
+
   function render() {
     if (!ui) return;
     const title = cfg.title || T.title;
@@ -700,11 +709,15 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     ui.banner.textContent = banner;
     renderAnns();
 
-    // Nobody could answer: ask where to mail replies, or say they wait here.
+    // Nobody could answer (closed, or nobody online): ask where to mail
+    // replies, or say they wait here.
     const a = st.away;
     ui.away.hidden = !a;
     if (a) {
-      ui.awayText.textContent = st.email ? T.emailSaved(st.email) : a.email_replies ? T.awayEmail : T.awayWait;
+      const when = a.closed ? fmtOpening(a.opens_at) : "";
+      ui.awayText.textContent = st.email ? T.emailSaved(st.email)
+        : a.closed ? (a.email_replies ? T.closedEmail(when) : T.closedWait(when))
+        : a.email_replies ? T.awayEmail : T.awayWait;
       ui.awayForm.hidden = !a.email_replies || !!st.email;
       ui.awayLabel.textContent = T.emailLabel;
       ui.awayEmail.placeholder = T.emailPlaceholder;

@@ -5,6 +5,7 @@
 // (departments, announcements) get their own module and <section class="panel">.
 import { t } from "./i18n.js";
 import { Announcements } from "./announcements.js";
+import { Hours } from "./hours.js";
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, cls, text) => {
@@ -22,6 +23,7 @@ export class Admin {
     this._timer = 0;
     this._poked = 0;
     this.announcements = new Announcements(session);
+    this.hours = new Hours(session);
     document.addEventListener("DOMContentLoaded", () => this._wire());
     if (document.readyState !== "loading") this._wire();
   }
@@ -85,6 +87,7 @@ export class Admin {
   show() {
     this.shown = true;
     this.announcements.show();
+    this.hours.show();
     this.load();
     clearInterval(this._timer);
     this._timer = setInterval(() => this.load(), 5000);
@@ -93,6 +96,7 @@ export class Admin {
   hide() {
     this.shown = false;
     this.announcements.hide();
+    this.hours.hide();
     clearInterval(this._timer);
   }
 

@@ -41,6 +41,8 @@
   waitUnknown: "we can't estimate the wait yet",
   awayEmail: "Nobody is available right now. Leave your e-mail and we will mail you our reply.",
   awayWait: "Nobody is available right now. Your message is saved: our reply will wait here for your return.",
+  closedEmail: (when) => "We are closed right now" + (when ? " and open again " + when : "") + ". Leave your e-mail and we will mail you our reply.",
+  closedWait: (when) => "We are closed right now" + (when ? " and open again " + when : "") + ". Your message is saved: our reply will wait here for your return.",
   emailLabel: "Your e-mail",
   emailPlaceholder: "you@example.com",
   emailSave: "Send",

@@ -40,6 +40,8 @@
   waitUnknown: "暂时无法估计等待时间",
   awayEmail: "现在没有客服在线。留下您的邮箱，我们会把回复发到邮箱。",
   awayWait: "现在没有客服在线。您的消息已保存，回复会留在这里等您回来查看。",
+  closedEmail: (when) => "现在不在营业时间" + (when ? "，将于 " + when + " 恢复营业" : "") + "。留下您的邮箱，我们会把回复发到邮箱。",
+  closedWait: (when) => "现在不在营业时间" + (when ? "，将于 " + when + " 恢复营业" : "") + "。您的消息已保存，回复会留在这里等您回来查看。",
   emailLabel: "您的邮箱",
   emailPlaceholder: "you@example.com",
   emailSave: "提交",
