@@ -67,6 +67,13 @@ func TestBusinessHoursPage(t *testing.T) {
 	)
 	admin.Wait("closed with no opening", state+`.includes('no opening')`, state)
 
+	// The admin steps away, so the notice stays up (an online agent would
+	// take the chat at once, and the widget would show them instead).
+	setStatus := func(s string) {
+		admin.Wait("setting status "+s, `(e => { e.value = '`+s+`'; e.dispatchEvent(new Event('change')); return true })(document.getElementById('status'))`)
+		admin.Wait("the server's status "+s, `document.getElementById('status').className === '`+s+`'`)
+	}
+	setStatus("away")
 	shopper := b.NewPage(t, "shopper")
 	shopper.Go(srv.URL + "/")
 	shopper.WidgetReady()
@@ -74,8 +81,11 @@ func TestBusinessHoursPage(t *testing.T) {
 	shopper.WidgetSend("Are you open?")
 	away := WidgetQ(".away-text") + `.textContent`
 	shopper.Wait("the closed notice", `!`+WidgetQ(".away")+`.hidden && `+away+`.includes('closed right now')`, away)
-	// The admin is online: closed hours do not stop the chat reaching them.
+	// Back online: closed hours do not stop the chat reaching the admin,
+	// and the shopper sees who answers.
+	setStatus("online")
 	admin.Do("back to the chats", chromedp.Click(chromedp.ID("tab-chats")))
 	admin.ConsoleOpenFirst()
 	admin.ConsoleHas("the shopper's message", "Are you open?")
+	shopper.Wait("the admin's name in the widget", WidgetQ(".banner")+`.textContent.includes('Wang Fang') && `+WidgetQ(".away")+`.hidden`, WidgetQ(".banner")+`.textContent`)
 }
