@@ -40,37 +40,22 @@ func (s *Store) SendAttachment(ctx context.Context, m models.NewMessage, a *mode
 	case a.Size < 0:
 		return models.SendResult{}, models.Errorf(models.EINVALID, "attachment size is negative")
 	}
-	now := nowOr(m.Now)
-	if err := s.lock(); err != nil {
-		return models.SendResult{}, err
-	}
-	defer s.mu.Unlock()
-	if res, ok := s.duplicate(m.SenderID, m.ClientID); ok {
-		return res, nil
-	}
-	c, ok := s.conversations[m.ConversationID]
-	switch {
-	case !ok:
-		return models.SendResult{}, models.Errorf(models.ENOTFOUND, "conversation not found")
-	case !c.Status.Open():
-		return models.SendResult{}, models.Errorf(models.ECONFLICT, "the conversation is resolved")
-	case m.RequireAgentID != "" && (c.Status != models.StatusAssigned || c.AgentID == nil || *c.AgentID != m.RequireAgentID):
-		return models.SendResult{}, models.Errorf(models.EFORBIDDEN, "the conversation is not assigned to you")
-	}
-	st := s.attachments()
 	row := *a
 	if row.ID == "" {
 		row.ID = uuid.NewString()
 	}
-	if _, taken := st.byID[row.ID]; taken {
-		return models.SendResult{}, models.Errorf(models.ECONFLICT, "attachment: already exists")
-	}
-	res := s.appendTo(c, m.SenderKind, m.SenderID, m.ClientID, m.Body, now)
-	row.ConversationID, row.MessageID, row.CreatedAt = c.ID, res.Message.ID, now
-	st.byID[row.ID] = &row
-	st.byMessage[row.MessageID] = &row
-	*a = row
-	return res, nil
+	return s.appendChecked(m, func() (func(models.SendResult), error) {
+		st := s.attachments()
+		if _, taken := st.byID[row.ID]; taken {
+			return nil, models.Errorf(models.ECONFLICT, "attachment: already exists")
+		}
+		return func(res models.SendResult) {
+			row.ConversationID, row.MessageID, row.CreatedAt = res.Message.ConversationID, res.Message.ID, res.Message.CreatedAt
+			st.byID[row.ID] = &row
+			st.byMessage[row.MessageID] = &row
+			*a = row
+		}, nil
+	})
 }
 
 // Attachment returns the attachment with the id.

@@ -102,6 +102,15 @@ func (s *Store) AppendMessage(ctx context.Context, m models.NewMessage) (models.
 	if strings.TrimSpace(m.Body) == "" {
 		return models.SendResult{}, models.Errorf(models.EINVALID, "message is empty")
 	}
+	return s.appendChecked(m, nil)
+}
+
+// appendChecked appends m under the store's lock after the checks every
+// append makes (a duplicate is answered first, then the conversation must
+// exist, be open and, when asked, be the agent's). prepare, when set, may
+// still refuse before anything is written; the func it returns completes
+// the write with the stored message.
+func (s *Store) appendChecked(m models.NewMessage, prepare func() (func(models.SendResult), error)) (models.SendResult, error) {
 	now := nowOr(m.Now)
 	if err := s.lock(); err != nil {
 		return models.SendResult{}, err
@@ -119,7 +128,16 @@ func (s *Store) AppendMessage(ctx context.Context, m models.NewMessage) (models.
 	case m.RequireAgentID != "" && (c.Status != models.StatusAssigned || c.AgentID == nil || *c.AgentID != m.RequireAgentID):
 		return models.SendResult{}, models.Errorf(models.EFORBIDDEN, "the conversation is not assigned to you")
 	}
-	return s.appendTo(c, m.SenderKind, m.SenderID, m.ClientID, m.Body, now), nil
+	complete := func(models.SendResult) {}
+	if prepare != nil {
+		var err error
+		if complete, err = prepare(); err != nil {
+			return models.SendResult{}, err
+		}
+	}
+	res := s.appendTo(c, m.SenderKind, m.SenderID, m.ClientID, m.Body, now)
+	complete(res)
+	return res, nil
 }
 
 // Conversation returns the conversation with the id.
