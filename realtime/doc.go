@@ -6,10 +6,13 @@
 //
 // A Hub indexes the open connections by who they belong to (agents by id,
 // admins, visitors by id) and fans events out to them. Each connection
-// (Conn) has exactly one writer goroutine, started by Register, which is the
-// only code that writes data frames to its Socket: the websocket library
-// panics on concurrent writes. Everything else talks to a Conn through its
-// bounded send queue (Send never blocks) or by asking it to close.
+// (Conn) has at most one writer goroutine at a time, which is the only code
+// that writes to its Socket: the websocket library panics on concurrent
+// writes. The writer runs only while something is due (queued frames, a
+// ping, a close) and exits when it is done, so an idle connection costs no
+// goroutine and no queue memory; most connections are idle shoppers.
+// Everything else talks to a Conn through its bounded send queue (Send never
+// blocks) or by asking it to close.
 //
 // The websocket handler, which lives elsewhere, keeps the read loop. The
 // lifecycle it must follow is:
@@ -26,8 +29,8 @@
 //
 // A connection that cannot keep up (its queue is full) is cut off with close
 // code wire.CloseSlowClient rather than slowing the fan-out to everyone else.
-// Every write has a deadline and the writer pings the client on a ticker, so
-// a dead peer is noticed. Closing a connection (Conn.Close, Hub.CloseAgent,
+// Every write has a deadline and a timer has the writer ping the client
+// every PingInterval, so a dead peer is noticed. Closing a connection (Conn.Close, Hub.CloseAgent,
 // an EventRevoke, Hub.Shutdown) sends a close frame from the writer and then
 // closes the socket, which makes the handler's read fail and the handler call
 // Unregister. Fiber's shutdown does not close hijacked sockets, which is why

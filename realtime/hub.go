@@ -56,7 +56,8 @@ type Identity struct {
 // Options configure a Hub. Zero fields get the defaults documented on each.
 type Options struct {
 	// SendQueue is how many frames may wait for one connection's writer
-	// before the connection is cut off as a slow client. Default 256.
+	// before the connection is cut off as a slow client. Default 256. It
+	// is a bound, not an allocation: the queue holds only what waits.
 	SendQueue int
 	// WriteTimeout bounds every write to a socket. Default 10s.
 	WriteTimeout time.Duration
@@ -142,14 +143,11 @@ func NewHub(o Options) *Hub {
 // Shutdown, Register still returns a Conn, but one that is already closing
 // with 1001.
 func (h *Hub) Register(id Identity, s Socket) *Conn {
-	c := &Conn{
-		hub:     h,
-		id:      id,
-		sock:    s,
-		send:    make(chan []byte, h.opts.SendQueue),
-		closing: make(chan struct{}),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+	c := &Conn{hub: h, id: id, sock: s}
+	if h.opts.PingInterval > 0 {
+		c.mu.Lock() // ping reads pinger under mu, and may fire at once
+		c.pinger = time.AfterFunc(h.opts.PingInterval, c.ping)
+		c.mu.Unlock()
 	}
 	h.mu.Lock()
 	h.live[c] = struct{}{}
@@ -158,7 +156,6 @@ func (h *Hub) Register(id Identity, s Socket) *Conn {
 		h.indexLocked(c)
 	}
 	h.mu.Unlock()
-	go c.writeLoop()
 	if shut {
 		c.Close(CloseGoingAway, "server shutting down")
 	}
@@ -172,13 +169,9 @@ func (h *Hub) Register(id Identity, s Socket) *Conn {
 // code).
 func (h *Hub) Unregister(c *Conn) {
 	h.unindex(c)
-	c.stopOnce.Do(func() {
-		close(c.stop)
-		// Closing interrupts a write blocked on a peer that does not read;
-		// net.Conn.Close may run concurrently with a write.
-		_ = c.sock.Close()
-	})
-	<-c.done
+	c.stop()
+	c.writer.Wait()
+	c.finish()
 }
 
 func (h *Hub) indexLocked(c *Conn) {
@@ -369,7 +362,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	for i, c := range conns {
 		select {
-		case <-c.done:
+		case <-c.Done():
 		case <-ctx.Done():
 			for _, c := range conns[i:] {
 				c.forceClose()
