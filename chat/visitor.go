@@ -37,7 +37,8 @@ func (s *Service) Hello(ctx context.Context, token string, info VisitorInfo) (*m
 		v = nil // another customer on the same browser: never show them the last one's chats
 	}
 	now := s.now()
-	if v == nil {
+	created := v == nil
+	if created {
 		var hash string
 		token, hash = auth.NewSecret(auth.VisitorPrefix)
 		v = &models.Visitor{TokenHash: hash, PageURL: info.PageURL, PageTitle: info.PageTitle,
@@ -64,6 +65,9 @@ func (s *Service) Hello(ctx context.Context, token string, info VisitorInfo) (*m
 	}
 	vv := wire.NewVisitorView(v)
 	welcome := wire.ServerFrame{Type: wire.TypeWelcome, Visitor: &vv, Token: token}
+	if created {
+		return v, welcome, nil // a visitor created just now has no conversation to look up
+	}
 	conv, err := s.store.OpenConversationOf(ctx, v.ID)
 	switch models.ErrorCode(err) {
 	case "":
