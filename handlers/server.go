@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -69,7 +70,18 @@ type Server struct {
 
 	visitorFrames map[string]visitorFrameHandler
 	agentFrames   map[string]agentFrameHandler
+
+	// hellos runs the work of shoppers' hellos (workpool.go).
+	hellos *workPool
+	// writeBuffers are the websocket write buffers, shared by every
+	// socket's writes (see wsConfig).
+	writeBuffers sync.Pool
 }
+
+// helloWorkers is how many shoppers' hellos run at once. A hello is a few
+// store round trips, so this keeps PostgreSQL busy at thousands of
+// connects per second; SQLite serializes the inserts anyway.
+const helloWorkers = 32
 
 // New builds the app with every route.
 func New(d Deps) (*Server, error) {
@@ -81,7 +93,7 @@ func New(d Deps) (*Server, error) {
 		return nil, fmt.Errorf("public URL: %w", err)
 	}
 	s := &Server{Deps: d, log: d.Logger, publicURL: pu, ownOrigin: normalizeOrigin(d.Config.PublicURL),
-		shopOrigins: map[string]bool{}, secure: pu.Scheme == "https"}
+		shopOrigins: map[string]bool{}, secure: pu.Scheme == "https", hellos: newWorkPool(helloWorkers)}
 	s.shopOrigins[s.ownOrigin] = true
 	s.initLimits()
 	if s.Visitors == nil {
@@ -110,6 +122,11 @@ func New(d Deps) (*Server, error) {
 
 // App returns the Fiber app, for Listen and Shutdown.
 func (s *Server) App() *fiber.App { return s.app }
+
+// Close stops the goroutines the server keeps for its handlers; call it
+// after the app has shut down. Handlers still running afterwards do that
+// work on their own goroutines. Safe to call more than once.
+func (s *Server) Close() { s.hellos.close() }
 
 func (s *Server) routes() {
 	app := s.app

@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	fastws "github.com/fasthttp/websocket"
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
@@ -40,6 +43,14 @@ func (s *Server) wsConfig(handler func(*websocket.Conn)) fiber.Handler {
 		Subprotocols:     []string{subprotocol},
 		HandshakeTimeout: 10 * time.Second,
 		RecoverHandler:   s.recoverSocket,
+		// Per-socket buffers live as long as the socket, and most sockets
+		// are idle shoppers. Reads already come through fasthttp's 4 KiB
+		// connection buffer, so the websocket reader's own can be small;
+		// write buffers are taken from a pool for each frame and given
+		// back, so an idle socket holds none.
+		ReadBufferSize:  256,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &s.writeBuffers,
 	})
 }
 
@@ -96,6 +107,29 @@ func (s *Server) agentUpgrade(c *fiber.Ctx) error {
 	c.Locals(localAgent, a)
 	c.Locals(localClaims, claims)
 	return c.Next()
+}
+
+// tcpSocket is a websocket as the hub needs it: Close closes the TCP
+// connection. fasthttp hands the handler a wrapper of the hijacked
+// connection whose Close does nothing (fasthttp closes it once the handler
+// returns), so without this the hub's closes (after a close frame the
+// client does not answer, after a failed write, Unregister interrupting a
+// blocked write) left the client connected until the read deadline, up to
+// a minute later. Closing the TCP connection makes the handler's read fail
+// at once, and the handler then unregisters.
+type tcpSocket struct {
+	*fastws.Conn
+	tcp net.Conn
+}
+
+func (s tcpSocket) Close() error { return s.tcp.Close() }
+
+func hubSocket(ws *websocket.Conn) realtime.Socket {
+	nc := ws.UnderlyingConn()
+	if h, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
+		nc = h.UnsafeConn()
+	}
+	return tcpSocket{Conn: ws.Conn, tcp: nc}
 }
 
 // socket is what both websocket handlers share: the raw connection for
@@ -259,80 +293,122 @@ func ref(f wire.ClientFrame) string {
 // serveVisitor serves a shopper's widget.
 func (s *Server) serveVisitor() fiber.Handler {
 	return s.wsConfig(func(ws *websocket.Conn) {
-		ctx := context.Background()
 		k := s.newSocket(ws)
-		k.helloBy = time.Now().Add(s.Config.HelloTimeout)
-		_ = ws.SetReadDeadline(k.helloBy)
-		ws.SetPongHandler(nil) // pongs must not extend the hello deadline either
-		ua, _ := ws.Locals(localUserAgent).(string)
-
-		var v *models.Visitor
-		for v == nil {
-			data, ok := k.read()
-			if !ok {
-				if !k.closing.Load() {
-					k.close(wire.CloseHelloTimeout, "no hello")
-				}
-				return
-			}
-			f, err := decode(data)
-			if err == nil && f.Type != wire.TypeHello {
-				err = models.Errorf(models.EINVALID, "the first frame must be hello")
-			}
-			if err != nil {
-				k.frameError(err, f)
-				continue
-			}
-			info := helloInfo(f, ua)
-			info.Identity = s.verifyIdentity(f.Identity)
-			visitor, welcome, err := s.Chat.Hello(ctx, f.Token, info)
-			if err != nil {
-				k.sendError(err, f.Type)
-				continue
-			}
-			v = visitor
-			k.conn = s.Hub.Register(realtime.Identity{Kind: realtime.KindVisitor, ID: v.ID}, ws.Conn)
-			defer s.Hub.Unregister(k.conn)
-			k.conn.SetAttrs(info.PageURL, info.Lang)
-			k.send(welcome)
-			s.sendActiveAnnouncements(k, info.PageURL, info.Lang, false)
-			// With peers, the others must know this shopper is here, or
-			// they would mail the shopper replies they see live.
-			if s.Visitors.Opened(ctx, v.ID) {
-				id := v.ID
-				defer s.Visitors.Closed(id)
-			}
+		h := s.awaitHello(k, ws)
+		if h == nil {
+			return
 		}
-		k.helloBy = time.Time{}
-		pongWait := 2*s.Config.PingInterval + s.Config.WriteTimeout
-		_ = ws.SetReadDeadline(time.Now().Add(pongWait))
-		ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(pongWait)) })
-
-		vs := &visitorSocket{socket: k, visitor: v}
-		for {
-			data, ok := k.read()
-			if !ok {
-				return
-			}
-			f, err := decode(data)
-			if err != nil {
-				k.sendError(err, "")
-				continue
-			}
-			h, ok := s.visitorFrames[f.Type]
-			if !ok {
-				k.sendError(models.Errorf(models.EINVALID, "unknown frame type %q", clip(f.Type, 32)), clip(f.Type, 32))
-				continue
-			}
-			if err := s.limitNewConversation(ctx, vs, f); err != nil {
-				k.frameError(err, f)
-				continue
-			}
-			if err := h(ctx, vs, f); err != nil {
-				k.frameError(err, f)
-			}
+		k.conn = s.Hub.Register(realtime.Identity{Kind: realtime.KindVisitor, ID: h.visitor.ID}, hubSocket(ws))
+		defer s.Hub.Unregister(k.conn)
+		k.conn.SetAttrs(h.info.PageURL, h.info.Lang)
+		k.conn.Send(h.welcome)
+		s.sendActiveAnnouncements(k, h.info.PageURL, h.info.Lang, false)
+		// With peers, the others must know this shopper is here, or they
+		// would mail the shopper replies they see live. That is a store
+		// write, so it runs where the hello's did.
+		opened := false
+		s.hellos.run(func() { opened = s.Visitors.Opened(context.Background(), h.visitor.ID) })
+		if opened {
+			id := h.visitor.ID
+			defer s.Visitors.Closed(id)
 		}
+		s.visitorLoop(k, ws, h.visitor)
 	})
+}
+
+// awaitHello reads frames until a valid hello and returns its outcome, or
+// nil when the socket ended first. Each hello's work runs on s.hellos, not
+// on this goroutine, which then stays as small as an idle socket needs.
+func (s *Server) awaitHello(k *socket, ws *websocket.Conn) *hello {
+	k.helloBy = time.Now().Add(s.Config.HelloTimeout)
+	_ = ws.SetReadDeadline(k.helloBy)
+	ws.SetPongHandler(nil) // pongs must not extend the hello deadline either
+	ua, _ := ws.Locals(localUserAgent).(string)
+	for {
+		data, ok := k.read()
+		if !ok {
+			if !k.closing.Load() {
+				k.close(wire.CloseHelloTimeout, "no hello")
+			}
+			return nil
+		}
+		var h hello
+		s.hellos.run(func() { h = s.hello(data, ua) })
+		if h.err != nil {
+			k.sendErrorAbout(h.err, h.ref, h.conversationID)
+			continue
+		}
+		return &h
+	}
+}
+
+// hello is the outcome of a hello frame: the visitor and its encoded
+// welcome, or the error to answer with (ref and conversationID are the
+// error frame's).
+type hello struct {
+	visitor        *models.Visitor
+	info           chat.VisitorInfo
+	welcome        []byte
+	err            error
+	ref            string
+	conversationID string
+}
+
+// hello decodes a hello frame, finds or creates the visitor and encodes
+// the welcome.
+func (s *Server) hello(data []byte, ua string) hello {
+	f, err := decode(data)
+	if err == nil && f.Type != wire.TypeHello {
+		err = models.Errorf(models.EINVALID, "the first frame must be hello")
+	}
+	if err != nil {
+		return hello{err: err, ref: ref(f), conversationID: f.ConversationID}
+	}
+	info := helloInfo(f, ua)
+	info.Identity = s.verifyIdentity(f.Identity)
+	v, welcome, err := s.Chat.Hello(context.Background(), f.Token, info)
+	if err != nil {
+		return hello{err: err, ref: f.Type}
+	}
+	raw, err := json.Marshal(welcome)
+	if err != nil {
+		return hello{err: fmt.Errorf("encoding the welcome: %w", err), ref: f.Type}
+	}
+	return hello{visitor: v, info: info, welcome: raw}
+}
+
+// visitorLoop serves a shopper's frames after the welcome.
+func (s *Server) visitorLoop(k *socket, ws *websocket.Conn, v *models.Visitor) {
+	ctx := context.Background()
+	k.helloBy = time.Time{}
+	pongWait := 2*s.Config.PingInterval + s.Config.WriteTimeout
+	_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(pongWait)) })
+
+	vs := &visitorSocket{socket: k, visitor: v}
+	for {
+		data, ok := k.read()
+		if !ok {
+			return
+		}
+		f, err := decode(data)
+		if err != nil {
+			k.sendError(err, "")
+			continue
+		}
+		h, ok := s.visitorFrames[f.Type]
+		if !ok {
+			k.sendError(models.Errorf(models.EINVALID, "unknown frame type %q", clip(f.Type, 32)), clip(f.Type, 32))
+			continue
+		}
+		if err := s.limitNewConversation(ctx, vs, f); err != nil {
+			k.frameError(err, f)
+			continue
+		}
+		if err := h(ctx, vs, f); err != nil {
+			k.frameError(err, f)
+		}
+	}
 }
 
 func helloInfo(f wire.ClientFrame, ua string) chat.VisitorInfo {
@@ -381,7 +457,7 @@ func (s *Server) serveAgent() fiber.Handler {
 		a := ws.Locals(localAgent).(*models.Agent)
 		claims := ws.Locals(localClaims).(auth.Claims)
 		k := s.newSocket(ws)
-		k.conn = s.Hub.Register(realtime.Identity{Kind: realtime.KindAgent, ID: a.ID, Admin: a.Role == models.RoleAdmin}, ws.Conn)
+		k.conn = s.Hub.Register(realtime.Identity{Kind: realtime.KindAgent, ID: a.ID, Admin: a.Role == models.RoleAdmin}, hubSocket(ws))
 		defer s.Hub.Unregister(k.conn)
 
 		agentID := a.ID

@@ -336,6 +336,7 @@ func (a *App) Close() error {
 		}
 		if a.Server != nil {
 			errs = append(errs, a.shutdownHTTP())
+			a.Server.Close()
 		}
 		if ln != nil {
 			_ = ln.Close() // in case Fiber had not started on it yet
