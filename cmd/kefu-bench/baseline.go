@@ -13,12 +13,15 @@ import (
 )
 
 // The baseline is the least a websocket fan-out server can do on the same
-// library as Kefu (gofiber/contrib/websocket over fasthttp/websocket): one
-// writer goroutine per connection with a bounded queue, a frame encoded
-// once and queued to every connection without waiting, and just enough
-// protocol (hello/welcome, a relayed message with an ack) for the bench's
-// scenarios to run unchanged against it. No store, no auth, no routing:
-// every figure the bench reports for Kefu is also shown as a ratio to it.
+// library as Kefu (gofiber/contrib/websocket over fasthttp/websocket): a
+// bounded queue per connection written by at most one writer goroutine at
+// a time, which runs only while frames wait (as Kefu's hub does: an idle
+// socket holds no goroutine and no queue), the same buffer settings as
+// Kefu's sockets, a frame encoded once and queued to every connection
+// without waiting, and just enough protocol (hello/welcome, a relayed
+// message with an ack) for the bench's scenarios to run unchanged against
+// it. No store, no auth, no routing: every figure the bench reports for
+// Kefu is also shown as a ratio to it.
 type baseline struct {
 	mu       sync.RWMutex
 	shoppers map[*bconn]struct{}
@@ -26,35 +29,76 @@ type baseline struct {
 	agents   []*bconn
 }
 
+// baselineQueue is how many frames may wait for a connection before it is
+// cut off, as KEFU_SEND_QUEUE's default.
+const baselineQueue = 256
+
 type bconn struct {
-	ws   *websocket.Conn
-	send chan []byte
-	done chan struct{}
-	once sync.Once
+	ws  *websocket.Conn
+	tcp net.Conn // Close on ws does not close a hijacked connection
+
+	mu      sync.Mutex
+	q       [][]byte
+	writing bool
+	dead    bool
+	writer  sync.WaitGroup
 }
 
+// queue adds f for the writer, starting one if none runs; a connection
+// with baselineQueue frames waiting is cut off instead.
 func (c *bconn) queue(f []byte) {
-	select {
-	case c.send <- f:
-	default:
-		c.once.Do(func() { close(c.done) }) // slow: cut off
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return
+	}
+	if len(c.q) >= baselineQueue {
+		c.dead, c.q = true, nil
+		c.mu.Unlock()
+		_ = c.tcp.Close() // slow: cut off
+		return
+	}
+	c.q = append(c.q, f)
+	start := !c.writing
+	if start {
+		c.writing = true
+		c.writer.Add(1)
+	}
+	c.mu.Unlock()
+	if start {
+		go c.write()
 	}
 }
 
-func (c *bconn) writer() {
+func (c *bconn) write() {
+	defer c.writer.Done()
 	for {
-		select {
-		case <-c.done:
-			_ = c.ws.Close()
+		c.mu.Lock()
+		if c.dead || len(c.q) == 0 {
+			c.writing, c.q = false, c.q[:0:min(cap(c.q), 4)]
+			c.mu.Unlock()
 			return
-		case f := <-c.send:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
-				_ = c.ws.Close()
-				return
-			}
+		}
+		f := c.q[0]
+		c.q = c.q[1:]
+		c.mu.Unlock()
+		_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
+			c.mu.Lock()
+			c.dead = true
+			c.mu.Unlock()
+			_ = c.tcp.Close()
 		}
 	}
+}
+
+// stop ends the connection's writing and waits for a running writer.
+func (c *bconn) stop() {
+	c.mu.Lock()
+	c.dead = true
+	c.mu.Unlock()
+	_ = c.tcp.Close()
+	c.writer.Wait()
 }
 
 // newBaselineApp returns the baseline's Fiber app: /ws for sockets and
@@ -62,6 +106,7 @@ func (c *bconn) writer() {
 func newBaselineApp() *fiber.App {
 	b := &baseline{shoppers: map[*bconn]struct{}{}, byID: map[string]*bconn{}}
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	var writeBuffers sync.Pool
 	app.Post("/broadcast", func(c *fiber.Ctx) error {
 		frame := append([]byte(nil), c.Body()...) // encoded once, shared by all
 		b.mu.RLock()
@@ -76,14 +121,11 @@ func newBaselineApp() *fiber.App {
 	})
 	app.Get("/ws", websocket.New(func(ws *websocket.Conn) {
 		agent := ws.Query("role") == "agent"
-		c := &bconn{ws: ws, send: make(chan []byte, 256), done: make(chan struct{})}
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { defer wg.Done(); c.writer() }()
-		defer func() {
-			c.once.Do(func() { close(c.done) })
-			wg.Wait()
-		}()
+		c := &bconn{ws: ws, tcp: ws.UnderlyingConn()}
+		if h, ok := c.tcp.(interface{ UnsafeConn() net.Conn }); ok {
+			c.tcp = h.UnsafeConn()
+		}
+		defer c.stop()
 		var id string
 		if agent {
 			b.mu.Lock()
@@ -135,7 +177,7 @@ func newBaselineApp() *fiber.App {
 				}
 			}
 		}
-	}))
+	}, websocket.Config{ReadBufferSize: 256, WriteBufferSize: 4096, WriteBufferPool: &writeBuffers}))
 	return app
 }
 

@@ -8,15 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/fasthttp/websocket"
 )
 
 // A worker holds a share of the idle shoppers, in this process (one
@@ -47,7 +45,7 @@ type workerEv struct {
 // shopperSet is a worker's shoppers and what they received.
 type shopperSet struct {
 	mu    sync.Mutex
-	conns []*websocket.Conn
+	conns []*rawConn
 	recv  map[int][]int64 // round → receipt times (unix ns)
 	cond  *sync.Cond
 	live  atomic.Int64
@@ -63,11 +61,11 @@ func newShopperSet() *shopperSet {
 var roundMarker = []byte("bench round ")
 
 // readLoop records each announcement's receipt time by its round number.
-func (s *shopperSet) readLoop(c *websocket.Conn) {
+func (s *shopperSet) readLoop(c *rawConn) {
 	defer s.wg.Done()
 	defer s.live.Add(-1)
 	for {
-		_, data, err := c.ReadMessage()
+		data, err := c.readMessage()
 		if err != nil {
 			s.mu.Lock()
 			s.cond.Broadcast()
@@ -99,41 +97,39 @@ func (s *shopperSet) readLoop(c *websocket.Conn) {
 }
 
 // dialShopper opens one shopper socket, says hello and waits for welcome.
-func dialShopper(ctx context.Context, d *websocket.Dialer, url, origin string) (*websocket.Conn, error) {
-	h := http.Header{}
-	if origin != "" {
-		h.Set("Origin", origin)
-	}
-	c, _, err := d.DialContext(ctx, url, h)
+func dialShopper(ctx context.Context, d *net.Dialer, u *url.URL, origin string) (*rawConn, error) {
+	c, err := dialRaw(ctx, d, u, origin)
 	if err != nil {
 		return nil, err
 	}
 	hello := []byte(`{"type":"hello","lang":"en","page":{"url":"` + origin + `/bench","title":"Bench"}}`)
-	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := c.WriteMessage(websocket.TextMessage, hello); err != nil {
-		c.Close()
+	if err := c.write(opText, hello, time.Now().Add(10*time.Second)); err != nil {
+		c.nc.Close()
 		return nil, err
 	}
-	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_ = c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
 	for {
-		_, data, err := c.ReadMessage()
+		data, err := c.readMessage()
 		if err != nil {
-			c.Close()
+			c.nc.Close()
 			return nil, err
 		}
 		if bytes.Contains(data, []byte(`"type":"welcome"`)) {
 			break
 		}
 	}
-	_ = c.SetReadDeadline(time.Time{})
+	_ = c.nc.SetReadDeadline(time.Time{})
 	return c, nil
 }
 
 func (s *shopperSet) connect(cmd workerCmd) workerEv {
-	d := &websocket.Dialer{HandshakeTimeout: 20 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 512}
+	u, err := url.Parse(cmd.URL)
+	if err != nil {
+		return workerEv{Failed: cmd.N, Err: err.Error()}
+	}
+	d := &net.Dialer{Timeout: 20 * time.Second}
 	if cmd.Src != "" {
-		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(cmd.Src)}, Timeout: 20 * time.Second}
-		d.NetDialContext = nd.DialContext
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cmd.Src)}
 	}
 	conc := max(cmd.Concurrency, 1)
 	var ok, failed atomic.Int64
@@ -145,7 +141,7 @@ func (s *shopperSet) connect(cmd workerCmd) workerEv {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(cmd.N) {
-				c, err := dialShopper(context.Background(), d, cmd.URL, cmd.Origin)
+				c, err := dialShopper(context.Background(), d, u, cmd.Origin)
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
@@ -200,8 +196,7 @@ func (s *shopperSet) closeAll() {
 	s.conns = nil
 	s.mu.Unlock()
 	for _, c := range conns {
-		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-		c.Close()
+		c.close()
 	}
 	s.wg.Wait()
 }
