@@ -86,6 +86,7 @@ func announce(ctx context.Context, t *target, round int) (string, error) {
 func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadcast bool, log io.Writer) ([]Result, error) {
 	type figures struct {
 		rate, memKiB, failed       float64
+		cpuConnUS, toolConnUS      float64 // CPU per connect: server, load tool (workers)
 		p50, p99, max, cpuUS, miss float64
 		delivered                  float64
 	}
@@ -98,6 +99,22 @@ func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadca
 		}
 		defer stopWorkers(ws)
 		share := func(i int) int { return cfg.Shoppers/len(ws) + boolInt(i < cfg.Shoppers%len(ws)) }
+		toolCPU := func() (float64, bool) {
+			sum := 0.0
+			for _, w := range ws {
+				if w.proc == nil || w.proc.Process == nil {
+					return 0, false
+				}
+				s, err := cpuSeconds(w.proc.Process.Pid)
+				if err != nil {
+					return 0, false
+				}
+				sum += s
+			}
+			return sum, true
+		}
+		srv0, srvErr := cpuSeconds(t.pid)
+		tool0, toolOK := toolCPU()
 		start := time.Now()
 		evs, err := all(ws, func(i int, w *worker) workerCmd {
 			return workerCmd{Cmd: "connect", URL: t.visitor, Origin: t.base, N: share(i), Src: w.src, Concurrency: 64}
@@ -106,6 +123,8 @@ func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadca
 			return f, err
 		}
 		took := time.Since(start)
+		srv1, srvErr1 := cpuSeconds(t.pid)
+		tool1, toolOK1 := toolCPU()
 		ok := 0
 		for _, ev := range evs {
 			ok += ev.OK
@@ -115,6 +134,12 @@ func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadca
 			}
 		}
 		f.rate = float64(ok) / took.Seconds()
+		if ok > 0 && t.pid > 0 && srvErr == nil && srvErr1 == nil {
+			f.cpuConnUS = (srv1 - srv0) * 1e6 / float64(ok)
+		}
+		if ok > 0 && toolOK && toolOK1 {
+			f.toolConnUS = (tool1 - tool0) * 1e6 / float64(ok)
+		}
 		time.Sleep(500 * time.Millisecond) // let the server settle before reading its memory
 		if rss1, err := rssKiB(t.pid); err == nil && t.pid > 0 && ok > 0 {
 			f.memKiB = float64(rss1-rss0) / float64(ok)
@@ -193,7 +218,15 @@ func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadca
 		result("connect", "failed connects", "", k.failed, pick(func(f figures) float64 { return f.failed })),
 	}
 	if kefu.pid > 0 {
-		res = append(res, result("connect", "server memory per idle shopper", "KiB", k.memKiB, pick(func(f figures) float64 { return f.memKiB })))
+		res = append(res,
+			result("connect", "server memory per idle shopper", "KiB", k.memKiB, pick(func(f figures) float64 { return f.memKiB })),
+			result("connect", "server CPU per connect", "µs", k.cpuConnUS, pick(func(f figures) float64 { return f.cpuConnUS })))
+	}
+	if k.toolConnUS > 0 {
+		// What the load tool's workers spent per connect: with tool and
+		// server on the same cores, 1 s × cores / (server + tool CPU per
+		// connect) bounds the connect rate this machine can show.
+		res = append(res, result("connect", "load tool CPU per connect", "µs", k.toolConnUS, pick(func(f figures) float64 { return f.toolConnUS })))
 	}
 	if broadcast {
 		res = append(res,
