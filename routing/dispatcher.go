@@ -134,6 +134,8 @@ type Dispatcher struct {
 	cancelRun context.CancelFunc
 	runDone   chan struct{}
 
+	waits waitCache // handling averages for EstimateWaits (wait.go)
+
 	hoursMu  sync.Mutex              // guards the cached business hours (hours.go)
 	hours    []*models.BusinessHours // every stored schedule, as last read
 	hoursAt  time.Time               // when they were read; zero: read again

@@ -172,7 +172,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 	a.Hub = realtime.NewHub(realtime.Options{SendQueue: cfg.SendQueue, WriteTimeout: cfg.WriteTimeout,
 		PingInterval: cfg.PingInterval, Logger: log, OnDeliver: a.onDeliver, OnSlowClient: a.onSlowClient})
 	a.Chat = chat.New(store, a.Bus, chat.Options{MaxMessageBytes: cfg.MaxMessageBytes, Logger: log})
-	notifier := chat.NewRoutingNotifier(a.Chat, cfg.DefaultMaxChats)
+	notifier := chat.NewRoutingNotifier(a.Chat)
 	a.Dispatcher = routing.New(store, a.Metrics.Notifier(notifier), routing.Options{DefaultMaxChats: cfg.DefaultMaxChats,
 		GracePeriod: cfg.GracePeriod, UnansweredAfter: cfg.UnansweredAfter, Logger: log})
 	a.Chat.SetKicker(a.Dispatcher)
@@ -183,7 +183,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, static fs.FS)
 	if err := a.listenMetrics(); err != nil {
 		return fail(err)
 	}
-	notifier.SetPresences(a.Dispatcher)
+	notifier.SetWaits(a.Dispatcher)
 	if err := setAttachments(a.Chat, cfg, store, key); err != nil {
 		return fail(err)
 	}
