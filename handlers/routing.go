@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/kefu-chat/kefu/chat"
 	"github.com/kefu-chat/kefu/models"
 	"github.com/kefu-chat/kefu/models/wire"
+	"github.com/kefu-chat/kefu/routing"
 )
 
 // Frame types of the routing feature (docs/protocol.md).
@@ -39,10 +42,11 @@ func (s *Server) publicRoutingRoutes(api fiber.Router) {
 	api.Get("/departments/public", s.publicDepartments)
 }
 
-// routingRoutes are the departments, take, transfer, priority and
-// assignment-record endpoints (docs/api.md).
+// routingRoutes are the departments, agent directory, take, transfer,
+// priority and assignment-record endpoints (docs/api.md).
 func (s *Server) routingRoutes(authed fiber.Router) {
 	authed.Get("/departments", s.listDepartments)
+	authed.Get("/directory", s.agentDirectory)
 	depts := authed.Group("/departments", s.requireAdmin)
 	depts.Post("", s.createDepartment)
 	depts.Patch("/:id", s.updateDepartment)
@@ -304,4 +308,54 @@ func (s *Server) listAssignments(c *fiber.Ctx) error {
 		recs = []*models.AssignmentRecord{}
 	}
 	return c.JSON(fiber.Map{"assignments": recs})
+}
+
+// directoryEntry is an agent as every agent may see them, to hand a
+// conversation on: who, whether they are there, and their departments.
+// Nothing else: no e-mail, role, caps or load.
+type directoryEntry struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Status      string   `json:"status"`
+	Departments []string `json:"departments"`
+}
+
+// agentDirectory lists the enabled agents, by name, for any logged-in
+// agent (the admin list, /api/agents, has the rest).
+func (s *Server) agentDirectory(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	agents, err := s.Store.Agents(ctx)
+	if err != nil {
+		return err
+	}
+	depts, err := s.Store.Departments(ctx)
+	if err != nil {
+		return err
+	}
+	member := map[string][]string{}
+	for _, d := range depts {
+		for _, m := range d.Members {
+			member[m] = append(member[m], d.ID)
+		}
+	}
+	out := make([]directoryEntry, 0, len(agents))
+	for _, a := range agents {
+		if a.Disabled {
+			continue
+		}
+		p := s.Dispatcher.Presence(a.ID)
+		status := string(p.Status)
+		if p.Connections == 0 {
+			status = string(routing.StatusOffline) // in the grace period: not there to take a transfer
+		}
+		ds := member[a.ID]
+		if ds == nil {
+			ds = []string{}
+		}
+		out = append(out, directoryEntry{ID: a.ID, Name: a.Name, Status: status, Departments: ds})
+	}
+	slices.SortFunc(out, func(x, y directoryEntry) int {
+		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.ID, y.ID))
+	})
+	return c.JSON(fiber.Map{"agents": out})
 }

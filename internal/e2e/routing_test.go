@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -142,4 +143,55 @@ func TestOfflineForm(t *testing.T) {
 			t.Errorf("the widget asks for an e-mail though Kefu cannot mail")
 		}
 	})
+}
+
+// TestAgentTransfersToNamedAgent: a regular agent, who may not read the
+// admins' agent list, finds a colleague by name in the transfer menu (an
+// offline one is shown but cannot be picked, and no e-mail is shown) and
+// hands the chat over with a note.
+func TestAgentTransfersToNamedAgent(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{})
+	srv.CreateAgent(t, "li@shop.test", "Li Na", models.RoleAgent, agentPassword)
+	zhao := srv.CreateAgent(t, "zhao@shop.test", "Zhao Lei", models.RoleAgent, agentPassword)
+	wu := srv.CreateAgent(t, "wu@shop.test", "Wu Fei", models.RoleAgent, agentPassword)
+	b := NewBrowser(t)
+	li := b.NewPage(t, "li")
+	li.ConsoleLogin(srv.URL, "li@shop.test", agentPassword)
+	shopper := b.NewPage(t, "shopper")
+	shopper.Go(srv.URL + "/")
+	shopper.WidgetReady()
+	shopper.WidgetOpen()
+	shopper.WidgetSend("My parcel is lost")
+	li.ConsoleOpenFirst()
+	li.ConsoleHas("the shopper's message", "My parcel is lost")
+
+	zp := b.NewPage(t, "zhao")
+	zp.ConsoleLogin(srv.URL, "zhao@shop.test", agentPassword)
+
+	li.Do("opening the transfer form", chromedp.Click(chromedp.ID("transfer")))
+	opt := func(id string) string {
+		return `document.querySelector('#transfer-to option[value="agent:` + id + `"]')`
+	}
+	menu := `document.getElementById('transfer-to').textContent + document.getElementById('transfer-error').textContent`
+	li.Wait("Zhao, online, in the menu", opt(zhao.ID)+` !== null && !`+opt(zhao.ID)+`.disabled && `+opt(zhao.ID)+`.textContent.includes('Zhao Lei')`, menu)
+	if !Eval[bool](li, opt(wu.ID)+` !== null && `+opt(wu.ID)+`.disabled`) {
+		t.Errorf("offline Wu Fei should be listed and not selectable: %s", Eval[string](li, menu))
+	}
+	if m := Eval[string](li, menu); strings.Contains(m, "@") {
+		t.Errorf("the transfer menu shows e-mail addresses: %q", m)
+	}
+	const note = "Tracking number is in the first message"
+	li.Do("transferring to Zhao with a note",
+		chromedp.SetValue(chromedp.ID("transfer-to"), "agent:"+zhao.ID),
+		chromedp.SendKeys(chromedp.ID("transfer-note"), note),
+		chromedp.Click(chromedp.ID("transfer-send")),
+	)
+	li.Wait("the form closed", `document.getElementById('transfer-form').hidden`, `document.getElementById('transfer-error').textContent`)
+	li.Wait("the chat gone from Li's list", `document.querySelector('#mine .conv-item') === null`)
+
+	zp.ConsoleOpenFirst()
+	zp.ConsoleHas("the shopper's message for Zhao", "My parcel is lost")
+	zp.Wait("the note in Zhao's console", `[...document.querySelectorAll('#transfer-notes .note')].some(e => e.textContent === `+jsString(note)+`)`,
+		`document.getElementById('transfer-notes').textContent`)
+	shopper.Wait("Zhao's name in the widget", WidgetQ(".banner")+`.textContent.includes('Zhao Lei')`, WidgetQ(".banner")+`.textContent`)
 }

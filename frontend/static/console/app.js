@@ -441,7 +441,7 @@ function bubble(m) {
 }
 
 // ---- transfers --------------------------------------------------------------
-const names = new Map(); // agent id → name, from /api/agents (admins) and frames
+const names = new Map(); // agent id → name, from /api/directory and frames
 const deptNames = new Map();
 
 function addNote(c, rec) {
@@ -457,25 +457,27 @@ async function loadNotes(c) {
   } catch (e) { /* none shown */ }
 }
 
-// loadTargets fills the transfer menu: agents (the list is admins-only in
-// the API, so agents see departments only) and departments.
+// loadTargets fills the transfer menu: agents from the directory every
+// agent may read (offline ones are shown but cannot be picked: a transfer
+// goes only to someone connected) and departments.
 async function loadTargets() {
   const sel = $("transfer-to");
   const me = session.agent && session.agent.id;
   const opts = [];
   try {
-    const r = await session.request("GET", "/api/agents");
+    const r = await session.request("GET", "/api/directory");
     const group = el("optgroup");
     group.label = t("agents");
     for (const a of r.agents || []) {
       names.set(a.id, a.name);
-      if (a.id === me || a.disabled) continue;
-      const o = el("option", "", a.name);
+      if (a.id === me) continue;
+      const o = el("option", "", t("agentWithStatus", a.name, t(a.status))); // a typed name: text only
       o.value = "agent:" + a.id;
+      o.disabled = a.status === "offline";
       group.appendChild(o);
     }
     if (group.childElementCount) opts.push(group);
-  } catch (e) { /* not an admin */ }
+  } catch (e) { /* none */ }
   try {
     const r = await session.request("GET", "/api/departments");
     const group = el("optgroup");

@@ -143,4 +143,6 @@ export default {
   day_fri: "Fri",
   day_sat: "Sat",
   day_sun: "Sun",
+  agentWithStatus: (name, status) => name + " (" + status + ")",
+  offline: "Offline",
 };

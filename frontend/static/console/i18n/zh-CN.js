@@ -143,4 +143,6 @@ export default {
   day_fri: "周五",
   day_sat: "周六",
   day_sun: "周日",
+  agentWithStatus: (name, status) => name + "（" + status + "）",
+  offline: "离线",
 };
