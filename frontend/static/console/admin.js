@@ -1,11 +1,13 @@
 // Admin page: agents (list, add with a one-time password, disable/enable,
 // reset password, max chats) and a live view of the queue and each agent's
 // load. The agent list refreshes when queue or conversation frames arrive
-// (poke) and every 5 s while the page is shown. Later admin screens
-// (departments, announcements) get their own module and <section class="panel">.
+// (poke) and every 5 s while the page is shown. The other admin screens
+// (departments, business hours, announcements) are modules of their own,
+// each with its <section class="panel">.
 import { t } from "./i18n.js";
 import { Announcements } from "./announcements.js";
 import { Hours } from "./hours.js";
+import { Departments } from "./departments.js";
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, cls, text) => {
@@ -24,6 +26,7 @@ export class Admin {
     this._poked = 0;
     this.announcements = new Announcements(session);
     this.hours = new Hours(session);
+    this.departments = new Departments(session, () => this.hours.load()); // the hours' menu names departments
     document.addEventListener("DOMContentLoaded", () => this._wire());
     if (document.readyState !== "loading") this._wire();
   }
@@ -88,6 +91,7 @@ export class Admin {
     this.shown = true;
     this.announcements.show();
     this.hours.show();
+    this.departments.show();
     this.load();
     clearInterval(this._timer);
     this._timer = setInterval(() => this.load(), 5000);
@@ -97,6 +101,7 @@ export class Admin {
     this.shown = false;
     this.announcements.hide();
     this.hours.hide();
+    this.departments.hide();
     clearInterval(this._timer);
   }
 
@@ -112,6 +117,7 @@ export class Admin {
     try {
       const r = await this.session.request("GET", "/api/agents");
       this.agents = r.agents || [];
+      this.departments.setAgents(this.agents);
       this.render();
     } catch (err) { this._error(err); }
   }
