@@ -129,8 +129,14 @@ func newDepartmentView(d *models.Department) departmentView {
 }
 
 // publicDepartments lists the names and ids the widget may offer; nothing
-// else about them.
+// else about them. The widget asks from the shop's page, so the shops'
+// origins (KEFU_ALLOWED_ORIGINS) may read the answer; it is a simple GET
+// without credentials, which needs no preflight.
 func (s *Server) publicDepartments(c *fiber.Ctx) error {
+	if o := normalizeOrigin(c.Get(fiber.HeaderOrigin)); o != "" && s.shopOrigins[o] {
+		c.Set(fiber.HeaderAccessControlAllowOrigin, c.Get(fiber.HeaderOrigin))
+	}
+	c.Set(fiber.HeaderVary, "Origin")
 	ds, err := s.Store.Departments(c.UserContext())
 	if err != nil {
 		return err

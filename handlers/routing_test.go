@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -267,5 +268,27 @@ func TestUnavailableAsksForEmail(t *testing.T) {
 	v, err := srv.Store.Visitor(t.Context(), shop.visitorID)
 	if err != nil || v.Email != "ann@example.test" {
 		t.Errorf("visitor e-mail %q, %v; want stored", v.Email, err)
+	}
+}
+
+// TestPublicDepartmentsCORS: the widget's picker reads the public list
+// from the shop's page: allowed shop origins get the CORS header, others
+// do not.
+func TestPublicDepartmentsCORS(t *testing.T) {
+	const shop = "https://teapots.example"
+	srv := apptest.Start(t, apptest.Options{AllowedOrigins: []string{shop}})
+	admin := login(t, srv, apptest.AdminEmail, apptest.AdminPassword).AccessToken
+	mustDepartment(t, srv, admin, "Sales", "least-busy")
+	for _, tc := range []struct{ origin, want string }{
+		{shop, shop},
+		{"https://evil.example", ""},
+	} {
+		var out struct {
+			Departments []struct{ ID, Name string } `json:"departments"`
+		}
+		resp := request(t, "GET", srv.URL+"/api/departments/public", "", nil, &out, func(r *http.Request) { r.Header.Set("Origin", tc.origin) })
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tc.want || resp.StatusCode != 200 || len(out.Departments) != 1 {
+			t.Errorf("from %s: HTTP %d, Allow-Origin %q, %d departments; want 200, %q, 1", tc.origin, resp.StatusCode, got, len(out.Departments), tc.want)
+		}
 	}
 }

@@ -30,6 +30,9 @@
     position: data.position === "left" ? "left" : "right",
     lang: pickLang(data.lang || navigator.language || (navigator.languages || [])[0]),
     department: data.department || "",
+    // data-department-picker (no value, or anything but false/off/0/no)
+    // asks the shopper to pick a department before their first message.
+    picker: data.departmentPicker != null && !/^(false|off|0|no)$/i.test(data.departmentPicker),
   };
 
   // ---- storage ------------------------------------------------------------
@@ -67,6 +70,8 @@
     unread: 0,
     identity: null,
     department: cfg.department,
+    departments: null, // the shop's public departments, for the picker: [{id, name}], once loaded
+    picked: false, // the shopper chose st.department in the picker
     anns: new Map(), // announcement id → announcement, in arrival order
     typingUntil: 0, // the agent's typing indicator shows until then (ms)
     readSent: 0, // highest seq this page reported read
@@ -76,6 +81,7 @@
     emailError: "",
   };
   let typingTimer = 0;
+  let pageDepartment = false; // the page chose a department with Kefu.setDepartment
   let typingSentAt = 0;
   // Dismissed announcements stay dismissed across pages and visits; the list
   // keeps the newest 200 ids so it cannot grow without bound.
@@ -326,6 +332,35 @@
     render();
   }
 
+  // loadDepartments fetches the departments the picker offers. One of them
+  // is used without asking; none, or a failure, means no picker: the
+  // shopper writes to whoever is there.
+  async function loadDepartments() {
+    try {
+      const res = await fetch(KEFU + "/api/departments/public", { credentials: "omit" });
+      const data = res.ok ? await res.json() : null;
+      const list = data && Array.isArray(data.departments) ? data.departments.filter((d) => d && typeof d.id === "string" && typeof d.name === "string") : [];
+      st.departments = list;
+      if (list.length === 1 && !st.department) st.department = list[0].id;
+    } catch (e) {
+      st.departments = [];
+    }
+    render();
+  }
+
+  // pickerShown: the shop asked for the picker, there is a choice to make,
+  // the page did not name a department, and no conversation is open (its
+  // department is set) nor a message on its way.
+  const pickerShown = () => cfg.picker && !!st.departments && st.departments.length > 1 && !cfg.department && !pageDepartment &&
+    !(st.conv && st.conv.status !== "resolved") && st.pending.length === 0;
+
+  function pick(id) {
+    st.department = id;
+    st.picked = true;
+    render();
+    if (ui) ui.input.focus();
+  }
+
   function submit(text) {
     const body = text.replace(/^\s*\n|\s+$/g, ""); // drop blank first lines and trailing space
     if (!body.trim()) return;
@@ -471,6 +506,12 @@ h2 { margin: 0; font-size: 16px; font-weight: 650; line-height: 1.3; }
 .away input { flex: 1; min-width: 0; padding: 7px 10px; border: 1px solid #d6dbe6; border-radius: 8px; font: inherit; }
 .away button { border: 0; border-radius: 8px; padding: 8px 12px; background: var(--accent); color: #fff; font: inherit; font-weight: 600; cursor: pointer; }
 .away .err { color: #a3262a; margin: 6px 0 0; }
+.picker { padding: 10px 14px; font-size: 13px; background: #f7f9fe; border-bottom: 1px solid #e6eaf3; }
+.picker-text { margin: 0 0 8px; color: #34405a; }
+.picker-list { display: flex; flex-wrap: wrap; gap: 6px; }
+.picker-dept { border: 1px solid var(--accent); background: #fff; color: var(--accent); border-radius: 16px; padding: 6px 12px; font: inherit; font-weight: 600; cursor: pointer; }
+.picker-dept:hover { background: var(--accent); color: #fff; }
+.picker-change { border: 0; background: none; color: var(--accent); font: inherit; text-decoration: underline; cursor: pointer; padding: 0; }
 .typing { padding: 0 16px 4px; font-size: 12px; color: #7a8399; background: #fafbfd; font-style: italic; }
 .upload { padding: 6px 14px; font-size: 12.5px; background: #f3f6fd; color: #34405a; display: flex; gap: 8px; align-items: center; }
 .upload.err { background: #fff0f0; color: #a3262a; }
@@ -609,6 +650,19 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
       if (!send({ type: "email", email: v })) st.emailError = T.emailOffline;
       render();
     });
+    // The department picker: a question and one button per department,
+    // then the choice with a way to change it.
+    const picker = el("div", "picker");
+    picker.setAttribute("role", "group");
+    const pickerText = el("p", "picker-text");
+    const pickerList = el("div", "picker-list");
+    picker.append(pickerText, pickerList);
+    picker.addEventListener("click", (e) => {
+      const b = e.target.closest && e.target.closest("button");
+      if (!b) return;
+      if (b.dataset.department) pick(b.dataset.department);
+      else if (b.classList.contains("picker-change")) { st.picked = false; st.department = ""; render(); }
+    });
     const log = el("ol", "log");
     log.setAttribute("role", "log");
     log.setAttribute("aria-live", "polite");
@@ -642,7 +696,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
       if (b) { st.uploads = st.uploads.filter((x) => x.client_id !== b.dataset.clientId); render(); }
     });
     const foot = el("div", "foot");
-    panel.append(header, banner, away, log, typing, uploads, form, foot);
+    panel.append(header, banner, away, picker, log, typing, uploads, form, foot);
     wrap.append(panel, launcher);
     root.appendChild(wrap);
 
@@ -663,7 +717,7 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
     });
 
     (document.body || document.documentElement).appendChild(host);
-    ui = { host, wrap, launcher, badge, panel, header, title, status, statusText, close, anns, banner, away, awayText, awayForm, awayLabel, awayEmail, awaySave, awayErr, log, typing, uploads, clip, file, input, sendBtn, label, foot };
+    ui = { host, wrap, launcher, badge, panel, header, title, status, statusText, close, anns, banner, away, awayText, awayForm, awayLabel, awayEmail, awaySave, awayErr, picker, pickerText, pickerList, log, typing, uploads, form, clip, file, input, sendBtn, label, foot };
   }
 
   const fmtTime = (iso) => {
@@ -725,6 +779,8 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
       ui.awayErr.hidden = !st.emailError;
       ui.awayErr.textContent = st.emailError;
     }
+
+    renderPicker();
 
     const log = ui.log;
     const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
@@ -834,6 +890,32 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
       e.preventDefault();
       refreshLink(a, u).then((fresh) => { if (fresh) window.open(fresh, "_blank", "noopener,noreferrer"); });
     });
+  }
+
+  // renderPicker asks for a department until one is picked (the message
+  // box waits), then names the choice with a way to change it.
+  function renderPicker() {
+    const shown = pickerShown();
+    const choosing = shown && !st.picked;
+    ui.picker.hidden = !shown;
+    ui.form.hidden = choosing;
+    if (!shown) return;
+    ui.picker.setAttribute("aria-label", T.pickDepartment);
+    if (choosing) {
+      ui.pickerText.textContent = T.pickDepartment;
+      ui.pickerList.replaceChildren(...st.departments.map((d) => {
+        const b = el("button", "picker-dept", d.name); // the shop's words: text only
+        b.type = "button";
+        b.dataset.department = d.id;
+        return b;
+      }));
+    } else {
+      const d = st.departments.find((x) => x.id === st.department);
+      ui.pickerText.textContent = T.pickedDepartment(d ? d.name : "");
+      const change = el("button", "picker-change", T.changeDepartment);
+      change.type = "button";
+      ui.pickerList.replaceChildren(change);
+    }
   }
 
   const IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
@@ -950,7 +1032,12 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
       if (ws && ws.readyState === 1) { const old = ws; ws = null; old.close(1000); connect(); }
     },
     /** setDepartment routes the shopper's next conversation to a department. */
-    setDepartment(id) { st.department = id == null ? "" : String(id); },
+    setDepartment(id) {
+      st.department = id == null ? "" : String(id);
+      pageDepartment = st.department !== "";
+      st.picked = false;
+      render();
+    },
     /** on listens for "message", "open", "close" or "unread". */
     on(ev, fn) { if (typeof fn === "function") (listeners[ev] = listeners[ev] || []).push(fn); },
     off(ev, fn) { listeners[ev] = (listeners[ev] || []).filter((x) => x !== fn); },
@@ -994,5 +1081,6 @@ textarea:focus { border-color: var(--accent); outline: none; box-shadow: 0 0 0 3
       if (st.open) ui.launcher.setAttribute("aria-expanded", "true");
     });
   });
+  if (cfg.picker && !cfg.department) loadDepartments();
   connect();
 })();

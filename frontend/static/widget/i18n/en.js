@@ -49,5 +49,8 @@
   emailSaved: (e) => "Thanks! We will mail our reply to " + e + ".",
   emailInvalid: "Please enter a valid e-mail address.",
   emailOffline: "Not connected — try again in a moment.",
+  pickDepartment: "What can we help you with?",
+  pickedDepartment: (name) => "You are writing to " + name + ".",
+  changeDepartment: "Change",
   poweredBy: "Kefu live chat",
 };

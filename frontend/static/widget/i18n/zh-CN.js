@@ -48,5 +48,8 @@
   emailSaved: (e) => "谢谢！我们会把回复发到 " + e + "。",
   emailInvalid: "请输入有效的邮箱地址。",
   emailOffline: "未连接，请稍后再试。",
+  pickDepartment: "请问需要哪方面的帮助？",
+  pickedDepartment: (name) => "您正在联系：" + name + "。",
+  changeDepartment: "更改",
   poweredBy: "Kefu 在线客服",
 };
