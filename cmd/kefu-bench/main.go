@@ -13,12 +13,19 @@
 //
 //	kefu-bench -spawn ./kefu -shoppers 10000 -scenarios connect,broadcast
 //	kefu-bench -url http://127.0.0.1:8080 -server-pid 1234 -admin-password "$(…)"
+//	kefu-bench -spawn ./kefu -instances 4 -db postgres://… -bus redis://… -shoppers 50000 -baseline=false
+//
+// With several instances (-instances, or several -url), shoppers and
+// agents are spread over them in turn, announcements go through the first,
+// and memory and CPU are summed over every instance's process.
 //
 // See docs/benchmarks.md for the figures and the exact commands.
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -34,6 +41,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -81,9 +90,15 @@ func main() {
 
 // Config is what a run does.
 type Config struct {
-	URL           string
-	Spawn         string // path of a kefu binary to start on a fresh data folder
-	ServerPID     int
+	URLs  []string // the instances of one Kefu; the first takes the API calls
+	Spawn string   // path of a kefu binary to start on a fresh data folder
+	// Instances, DB and Bus shape what -spawn starts: that many kefu
+	// processes on one database and bus (several need PostgreSQL and Redis
+	// or NATS).
+	Instances     int
+	DB            string
+	Bus           string
+	ServerPIDs    []int
 	AdminEmail    string
 	AdminPassword string
 	Scenarios     []string
@@ -107,13 +122,16 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("kefu-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.URL, "url", "", "Kefu's base URL (loopback only), e.g. http://127.0.0.1:8080; empty with -spawn")
+	urls := fs.String("url", "", "Kefu's base URL (loopback only), e.g. http://127.0.0.1:8080, or several instances' comma-separated; empty with -spawn")
 	fs.StringVar(&c.Spawn, "spawn", "", "start this kefu binary on a fresh temporary data folder (limits lifted for the run)")
-	fs.IntVar(&c.ServerPID, "server-pid", 0, "pid of the Kefu process, for memory and CPU figures (set by -spawn)")
+	fs.IntVar(&c.Instances, "instances", 1, "with -spawn: how many kefu processes to start on one -db and -bus")
+	fs.StringVar(&c.DB, "db", "", "with -spawn: KEFU_DB for the kefu processes (empty: SQLite in the data folder; several instances need postgres://…)")
+	fs.StringVar(&c.Bus, "bus", "memory", "with -spawn: KEFU_BUS for the kefu processes (several instances need redis://… or nats://…)")
+	pids := fs.String("server-pid", "", "pid of the Kefu process (comma-separated: one per instance), for memory and CPU figures (set by -spawn)")
 	fs.StringVar(&c.AdminEmail, "admin-email", "admin@kefu.local", "admin e-mail (announcements, agents)")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "admin password; with -spawn read from the data folder's admin-password.txt")
 	scen := fs.String("scenarios", "connect,broadcast,chat,dispatch", "comma-separated: connect, broadcast, chat, dispatch, mixed")
-	fs.IntVar(&c.Shoppers, "shoppers", 1000, "idle shoppers for connect and broadcast (at most 20000)")
+	fs.IntVar(&c.Shoppers, "shoppers", 1000, "idle shoppers for connect and broadcast (at most 20000 per instance, and per baseline)")
 	fs.IntVar(&c.Rounds, "rounds", 50, "announcements in broadcast (CPU per frame is taken over all of them)")
 	fs.IntVar(&c.Conversations, "conversations", 200, "concurrent conversations in chat (at most 2000)")
 	fs.DurationVar(&c.ChatDuration, "chat-duration", 10*time.Second, "how long chat runs")
@@ -135,9 +153,37 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		fmt.Fprintln(stderr, "kefu-bench:", err)
 		return c, err
 	}
+	for _, u := range strings.Split(*urls, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			c.URLs = append(c.URLs, u)
+		}
+	}
+	for _, p := range strings.Split(*pids, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n <= 0 {
+				return fail("-server-pid %q: not a pid", p)
+			}
+			c.ServerPIDs = append(c.ServerPIDs, n)
+		}
+	}
+	instances := c.Instances
+	if len(c.URLs) > 0 {
+		instances = len(c.URLs)
+	}
 	switch {
-	case c.Shoppers < 1 || c.Shoppers > 20000:
-		return fail("-shoppers must be 1…20000")
+	case c.Instances < 1 || c.Instances > 16:
+		return fail("-instances must be 1…16")
+	case c.Spawn != "" && c.Instances > 1 && !strings.HasPrefix(c.DB, "postgres"):
+		return fail("-instances %d needs -db postgres://… (one database for all)", c.Instances)
+	case c.Spawn != "" && c.Instances > 1 && !strings.HasPrefix(c.Bus, "redis://") && !strings.HasPrefix(c.Bus, "nats://"):
+		return fail("-instances %d needs -bus redis://… or nats://… (one bus for all)", c.Instances)
+	case len(c.ServerPIDs) > 0 && len(c.ServerPIDs) != len(c.URLs):
+		return fail("give one -server-pid per -url")
+	case c.Shoppers < 1 || c.Shoppers > 20000*instances:
+		return fail("-shoppers must be 1…%d (20000 per instance: each process may hold only so many sockets)", 20000*instances)
+	case c.Baseline && c.Shoppers > 20000 && (contains(c.Scenarios, "connect") || contains(c.Scenarios, "broadcast") || contains(c.Scenarios, "mixed")):
+		return fail("the baseline is one process and holds at most 20000 shoppers: give -baseline=false")
 	case c.Conversations < 1 || c.Conversations > 2000:
 		return fail("-conversations must be 1…2000")
 	case c.Burst < 1 || c.Burst > 2000:
@@ -152,11 +198,11 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		return fail("-announce-every must be at least 10ms")
 	case c.Agents < 1 || c.Agents > 200:
 		return fail("-agents must be 1…200")
-	case c.URL == "" && c.Spawn == "":
+	case len(c.URLs) == 0 && c.Spawn == "":
 		return fail("give -url or -spawn")
 	}
-	if c.URL != "" {
-		if err := loopbackOnly(c.URL); err != nil {
+	for _, u := range c.URLs {
+		if err := loopbackOnly(u); err != nil {
 			return fail("%v", err)
 		}
 	}
@@ -188,6 +234,7 @@ func loopbackOnly(raw string) error {
 // Report is the JSON output.
 type Report struct {
 	Machine   Machine  `json:"machine"`
+	Instances int      `json:"instances"`
 	Shoppers  int      `json:"shoppers"`
 	Results   []Result `json:"results"`
 	StartedAt string   `json:"started_at"`
@@ -224,20 +271,74 @@ func machine() Machine {
 	return m
 }
 
-// target is one server under test.
+// target is one server under test: Kefu (one or several instances) or
+// the baseline.
 type target struct {
-	name    string // kefu or baseline
-	base    string // http://127.0.0.1:PORT
-	pid     int
-	token   string // kefu: admin access token
-	stop    func()
-	visitor string // websocket URL for shoppers
-	agentWS string
+	name  string   // kefu or baseline
+	base  string   // http://127.0.0.1:PORT of the first instance: the API
+	bases []string // every instance; shoppers and agents are spread over them
+	pids  []int    // the instances' processes, for memory and CPU
+	token string   // kefu: admin access token
+	stop  func()
+	// visitorPath and agentPath are the sockets' paths on every instance.
+	visitorPath, agentPath string
 	// agentTokens are the bench's agents on Kefu, made once per run.
 	agentTokens []string
+	next        atomic.Uint64 // the instance of the next shopper
 }
 
-func (t *target) wsBase() string { return "ws" + strings.TrimPrefix(t.base, "http") }
+func wsBase(base string) string { return "ws" + strings.TrimPrefix(base, "http") }
+
+// visitorURL is the shopper socket of instance i (modulo their number).
+func (t *target) visitorURL(i int) string {
+	return wsBase(t.bases[i%len(t.bases)]) + t.visitorPath
+}
+
+// agentURL is the agent socket of instance i (modulo their number).
+func (t *target) agentURL(i int) string { return wsBase(t.bases[i%len(t.bases)]) + t.agentPath }
+
+// nextInstance returns the instance the next shopper goes to, in turn.
+func (t *target) nextInstance() int { return int(t.next.Add(1)-1) % len(t.bases) }
+
+// shopperURLs are every instance's shopper socket and the origin the
+// shoppers' pages have, for the workers: the first instance's, which is
+// every instance's public URL (KEFU_PUBLIC_URL must be equal on all, as
+// behind a load balancer) and so an allowed origin everywhere.
+func (t *target) shopperURLs() (urls, origins []string) {
+	for i := range t.bases {
+		urls, origins = append(urls, t.visitorURL(i)), append(origins, t.bases[0])
+	}
+	return urls, origins
+}
+
+// measured reports whether the processes are known, for memory and CPU.
+func (t *target) measured() bool { return len(t.pids) > 0 }
+
+// rss is the resident memory of every instance, summed.
+func (t *target) rss() (int64, error) {
+	var sum int64
+	for _, pid := range t.pids {
+		kib, err := rssKiB(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += kib
+	}
+	return sum, nil
+}
+
+// cpu is the CPU time of every instance, summed.
+func (t *target) cpu() (float64, error) {
+	var sum float64
+	for _, pid := range t.pids {
+		s, err := cpuSeconds(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += s
+	}
+	return sum, nil
+}
 
 // run does the whole run.
 func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
@@ -249,6 +350,7 @@ func run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		return nil, err
 	}
 	defer kefu.stop()
+	rep.Instances = len(kefu.bases)
 	var base *target
 	if cfg.Baseline {
 		if base, err = startBaseline(ctx, cfg); err != nil {
@@ -291,32 +393,78 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// startKefu uses the running Kefu at cfg.URL, or spawns one on a fresh data
-// folder with the per-IP and per-socket limits lifted for loopback.
+// startKefu uses the running Kefu at cfg.URLs, or spawns cfg.Instances on
+// fresh data folders with the per-IP and per-socket limits lifted for
+// loopback.
 func startKefu(ctx context.Context, cfg Config, log io.Writer) (*target, error) {
-	t := &target{name: "kefu", base: strings.TrimRight(cfg.URL, "/"), pid: cfg.ServerPID, stop: func() {}}
+	t := &target{name: "kefu", bases: cfg.URLs, pids: cfg.ServerPIDs, stop: func() {},
+		visitorPath: "/ws/visitor", agentPath: "/ws/agent"}
 	password := cfg.AdminPassword
 	if cfg.Spawn != "" {
-		port, err := freePort()
-		if err != nil {
+		var err error
+		if password, err = spawnKefu(ctx, cfg, t, log); err != nil {
+			t.stop()
 			return nil, err
 		}
-		dir, err := os.MkdirTemp("", "kefu-bench-")
-		if err != nil {
+		if cfg.AdminPassword != "" {
+			password = cfg.AdminPassword
+		}
+	}
+	for _, b := range t.bases {
+		if err := waitHealthy(ctx, b); err != nil {
+			t.stop()
 			return nil, err
+		}
+	}
+	t.base = t.bases[0]
+	tok, err := login(ctx, t.base, cfg.AdminEmail, password)
+	if err != nil {
+		t.stop()
+		return nil, fmt.Errorf("admin login (give -admin-email/-admin-password): %w", err)
+	}
+	t.token = tok
+	return t, nil
+}
+
+// spawnKefu starts cfg.Instances kefu processes, each on a data folder and
+// port of its own, on cfg.DB and cfg.Bus with one JWT key and bus prefix:
+// the first alone (it migrates and makes the first admin, whose password it
+// returns), then the others. It sets t's bases, pids and stop.
+func spawnKefu(ctx context.Context, cfg Config, t *target, log io.Writer) (string, error) {
+	key, prefix := make([]byte, 24), make([]byte, 4)
+	_, _ = rand.Read(key)
+	_, _ = rand.Read(prefix)
+	shared := []string{"KEFU_LOG_LEVEL=warn", "KEFU_DB=" + cfg.DB, "KEFU_BUS=" + cfg.Bus,
+		"KEFU_BUS_PREFIX=bench" + hex.EncodeToString(prefix), "KEFU_JWT_KEY=" + hex.EncodeToString(key),
+		"KEFU_RATE_LIMIT_EXEMPT=127.0.0.0/8", "KEFU_FRAMES_PER_SECOND=100000", "KEFU_FRAME_BURST=100000",
+		"KEFU_CONNECTIONS_PER_MINUTE=1000000", "KEFU_CONVERSATIONS_PER_HOUR=1000000"}
+	var stops []func()
+	t.stop = func() {
+		var wg sync.WaitGroup
+		for _, stop := range stops {
+			wg.Add(1)
+			go func() { defer wg.Done(); stop() }()
+		}
+		wg.Wait()
+	}
+	start := func() (dir string, err error) {
+		port, err := freePort()
+		if err != nil {
+			return "", err
+		}
+		if dir, err = os.MkdirTemp("", "kefu-bench-"); err != nil {
+			return "", err
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		cmd := exec.Command(cfg.Spawn, "serve")
-		cmd.Env = append(os.Environ(), "KEFU_ADDR="+addr, "KEFU_DATA="+dir, "KEFU_LOG_LEVEL=warn",
-			"KEFU_RATE_LIMIT_EXEMPT=127.0.0.0/8", "KEFU_FRAMES_PER_SECOND=100000", "KEFU_FRAME_BURST=100000",
-			"KEFU_CONNECTIONS_PER_MINUTE=1000000", "KEFU_CONVERSATIONS_PER_HOUR=1000000")
+		cmd.Env = append(append(os.Environ(), shared...), "KEFU_ADDR="+addr, "KEFU_DATA="+dir)
 		cmd.Stdout, cmd.Stderr = log, log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
-			return nil, err
+			_ = os.RemoveAll(dir)
+			return "", err
 		}
-		t.base, t.pid = "http://"+addr, cmd.Process.Pid
-		t.stop = func() {
+		stops = append(stops, func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			done := make(chan struct{})
 			go func() { _ = cmd.Wait(); close(done) }()
@@ -327,35 +475,31 @@ func startKefu(ctx context.Context, cfg Config, log io.Writer) (*target, error) 
 				<-done
 			}
 			_ = os.RemoveAll(dir)
-		}
-		if err := waitHealthy(ctx, t.base); err != nil {
-			t.stop()
-			return nil, err
-		}
-		if password == "" {
-			data, err := os.ReadFile(filepath.Join(dir, "admin-password.txt"))
-			if err != nil {
-				t.stop()
-				return nil, err
-			}
-			if m := regexp.MustCompile(`password: (\S+)`).FindSubmatch(data); m != nil {
-				password = string(m[1])
-			}
-		}
+		})
+		base := "http://" + addr
+		t.bases, t.pids = append(t.bases, base), append(t.pids, cmd.Process.Pid)
+		return dir, waitHealthy(ctx, base)
 	}
-	if err := waitHealthy(ctx, t.base); err != nil {
-		t.stop()
-		return nil, err
-	}
-	tok, err := login(ctx, t.base, cfg.AdminEmail, password)
+	first, err := start()
 	if err != nil {
-		t.stop()
-		return nil, fmt.Errorf("admin login (give -admin-email/-admin-password): %w", err)
+		return "", err
 	}
-	t.token = tok
-	t.visitor = t.wsBase() + "/ws/visitor"
-	t.agentWS = t.wsBase() + "/ws/agent"
-	return t, nil
+	password := ""
+	if data, err := os.ReadFile(filepath.Join(first, "admin-password.txt")); err == nil {
+		if m := regexp.MustCompile(`password: (\S+)`).FindSubmatch(data); m != nil {
+			password = string(m[1])
+		}
+	}
+	// The first one's URL is every instance's public URL, as a load
+	// balancer's would be: tokens name it as their issuer.
+	shared = append(shared, "KEFU_PUBLIC_URL="+t.bases[0])
+	for i := 1; i < cfg.Instances; i++ {
+		if _, err := start(); err != nil {
+			return "", err
+		}
+	}
+	fmt.Fprintf(log, "kefu-bench: spawned %d kefu instance(s): %s\n", len(t.bases), strings.Join(t.bases, " "))
+	return password, nil
 }
 
 // startBaseline runs the baseline in a child process of its own, so that
@@ -396,9 +540,8 @@ func startBaseline(ctx context.Context, cfg Config) (*target, error) {
 		addr, pid = ln.Addr().String(), os.Getpid()
 		stop = func() { _ = app.ShutdownWithTimeout(5 * time.Second) }
 	}
-	t := &target{name: "baseline", base: "http://" + addr, pid: pid, stop: stop}
-	t.visitor = t.wsBase() + "/ws"
-	t.agentWS = t.wsBase() + "/ws?role=agent"
+	t := &target{name: "baseline", base: "http://" + addr, bases: []string{"http://" + addr}, pids: []int{pid}, stop: stop,
+		visitorPath: "/ws", agentPath: "/ws?role=agent"}
 	return t, waitHealthy(ctx, t.base)
 }
 
@@ -452,8 +595,8 @@ func result(scenario, metric, unit string, k float64, b *float64) Result {
 }
 
 func printTable(w io.Writer, rep *Report) {
-	fmt.Fprintf(w, "machine: %d CPUs, %s, %s, open-file limit %d; %d shoppers\n\n",
-		rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.GoVersion, rep.Machine.FileLimit, rep.Shoppers)
+	fmt.Fprintf(w, "machine: %d CPUs, %s, %s, open-file limit %d; %d shoppers over %d Kefu instance(s)\n\n",
+		rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.GoVersion, rep.Machine.FileLimit, rep.Shoppers, rep.Instances)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tmetric\tkefu\tbaseline\tkefu/baseline\t")
 	for _, r := range rep.Results {

@@ -92,7 +92,7 @@ func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadca
 	}
 	measure := func(t *target) (figures, error) {
 		var f figures
-		rss0, _ := rssKiB(t.pid)
+		rss0, _ := t.rss()
 		ws, err := startWorkers(cfg.Workers, cfg.Procs)
 		if err != nil {
 			return f, err
@@ -113,17 +113,18 @@ func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadca
 			}
 			return sum, true
 		}
-		srv0, srvErr := cpuSeconds(t.pid)
+		srv0, srvErr := t.cpu()
 		tool0, toolOK := toolCPU()
 		start := time.Now()
+		urls, origins := t.shopperURLs()
 		evs, err := all(ws, func(i int, w *worker) workerCmd {
-			return workerCmd{Cmd: "connect", URL: t.visitor, Origin: t.base, N: share(i), Src: w.src, Concurrency: 64}
+			return workerCmd{Cmd: "connect", URLs: urls, Origins: origins, N: share(i), Src: w.src, Concurrency: 64}
 		})
 		if err != nil {
 			return f, err
 		}
 		took := time.Since(start)
-		srv1, srvErr1 := cpuSeconds(t.pid)
+		srv1, srvErr1 := t.cpu()
 		tool1, toolOK1 := toolCPU()
 		ok := 0
 		for _, ev := range evs {
@@ -134,14 +135,14 @@ func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadca
 			}
 		}
 		f.rate = float64(ok) / took.Seconds()
-		if ok > 0 && t.pid > 0 && srvErr == nil && srvErr1 == nil {
+		if ok > 0 && t.measured() && srvErr == nil && srvErr1 == nil {
 			f.cpuConnUS = (srv1 - srv0) * 1e6 / float64(ok)
 		}
 		if ok > 0 && toolOK && toolOK1 {
 			f.toolConnUS = (tool1 - tool0) * 1e6 / float64(ok)
 		}
 		time.Sleep(500 * time.Millisecond) // let the server settle before reading its memory
-		if rss1, err := rssKiB(t.pid); err == nil && t.pid > 0 && ok > 0 {
+		if rss1, err := t.rss(); err == nil && t.measured() && ok > 0 {
 			f.memKiB = float64(rss1-rss0) / float64(ok)
 		}
 		fmt.Fprintf(log, "kefu-bench: %s: %d shoppers connected in %v\n", t.name, ok, took.Round(time.Millisecond))
@@ -170,7 +171,7 @@ func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadca
 		if _, _, err := roundOnce(0); err != nil { // warm-up, not counted
 			return f, err
 		}
-		cpu0, _ := cpuSeconds(t.pid)
+		cpu0, _ := t.cpu()
 		var lat []int64
 		for r := 1; r <= cfg.Rounds; r++ {
 			l, missed, err := roundOnce(r)
@@ -180,11 +181,11 @@ func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadca
 			lat = append(lat, l...)
 			f.miss += float64(missed)
 		}
-		cpu1, _ := cpuSeconds(t.pid)
+		cpu1, _ := t.cpu()
 		ms := sortedMS(lat)
 		f.p50, f.p99, f.max = percentile(ms, 50), percentile(ms, 99), percentile(ms, 100)
 		f.delivered = float64(len(lat))
-		if len(lat) > 0 && t.pid > 0 {
+		if len(lat) > 0 && t.measured() {
 			f.cpuUS = (cpu1 - cpu0) * 1e6 / float64(len(lat))
 		}
 		if t.name == "kefu" { // take them down, outside the measured window
@@ -217,7 +218,7 @@ func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadca
 		result("connect", "connect rate", "conn/s", k.rate, pick(func(f figures) float64 { return f.rate })),
 		result("connect", "failed connects", "", k.failed, pick(func(f figures) float64 { return f.failed })),
 	}
-	if kefu.pid > 0 {
+	if kefu.measured() {
 		res = append(res,
 			result("connect", "server memory per idle shopper", "KiB", k.memKiB, pick(func(f figures) float64 { return f.memKiB })),
 			result("connect", "server CPU per connect", "µs", k.cpuConnUS, pick(func(f figures) float64 { return f.cpuConnUS })))
@@ -236,7 +237,7 @@ func fanoutScenario(ctx context.Context, cfg Config, kefu, base *target, broadca
 			result("broadcast", fmt.Sprintf("frames delivered (%d rounds)", cfg.Rounds), "", k.delivered, pick(func(f figures) float64 { return f.delivered })),
 			result("broadcast", "frames missed", "", k.miss, pick(func(f figures) float64 { return f.miss })),
 		)
-		if kefu.pid > 0 {
+		if kefu.measured() {
 			res = append(res, result("broadcast", "server CPU per delivered frame", "µs", k.cpuUS, pick(func(f figures) float64 { return f.cpuUS })))
 		}
 	}
@@ -311,13 +312,16 @@ func (s *sock) send(v any) error {
 
 func (s *sock) close() { s.c.Close() }
 
-// shopper connects a shopper and returns it after welcome with its id.
+// shopper connects a shopper, to the instances in turn, and returns it
+// after welcome with its id.
 func shopper(ctx context.Context, t *target) (*sock, string, error) {
-	s, err := dialSock(ctx, t.visitor, http.Header{"Origin": {t.base}})
+	i := t.nextInstance()
+	origin := t.bases[0] // every instance's public URL: see shopperURLs
+	s, err := dialSock(ctx, t.visitorURL(i), http.Header{"Origin": {origin}})
 	if err != nil {
 		return nil, "", err
 	}
-	if err := s.send(map[string]any{"type": "hello", "lang": "en", "page": map[string]string{"url": t.base + "/bench", "title": "Bench"}}); err != nil {
+	if err := s.send(map[string]any{"type": "hello", "lang": "en", "page": map[string]string{"url": origin + "/bench", "title": "Bench"}}); err != nil {
 		s.close()
 		return nil, "", err
 	}
@@ -363,7 +367,9 @@ func startAgents(ctx context.Context, t *target, n, maxChats int) (*agentPool, e
 		if t.name == "kefu" {
 			h = http.Header{"Sec-WebSocket-Protocol": {"kefu.v1, bearer." + t.agentTokens[i]}}
 		}
-		s, err := dialSock(ctx, t.agentWS, h)
+		// Agent i on the instance after shopper i's: with several
+		// instances most conversations cross the bus.
+		s, err := dialSock(ctx, t.agentURL(i+1), h)
 		if err != nil {
 			return nil, err
 		}
@@ -538,9 +544,9 @@ func chatScenario(ctx context.Context, cfg Config, kefu, base *target, log io.Wr
 			return f, err
 		}
 		fmt.Fprintf(log, "kefu-bench: %s: %d conversations with %d agents\n", t.name, len(convs), cfg.Agents)
-		cpu0, _ := cpuSeconds(t.pid)
+		cpu0, _ := t.cpu()
 		rtts, took := chatLoop(convs, cfg.ChatDuration)
-		cpu1, _ := cpuSeconds(t.pid)
+		cpu1, _ := t.cpu()
 		f.rate = float64(2*len(rtts)) / took.Seconds()
 		if len(rtts) > 0 && cpu1 > cpu0 {
 			// The server's own CPU, which the load tool's and other
@@ -593,8 +599,9 @@ func mixedScenario(ctx context.Context, cfg Config, kefu, base *target, log io.W
 		}
 		defer stopWorkers(ws)
 		share := func(i int) int { return cfg.Shoppers/len(ws) + boolInt(i < cfg.Shoppers%len(ws)) }
+		urls, origins := t.shopperURLs()
 		if _, err := all(ws, func(i int, w *worker) workerCmd {
-			return workerCmd{Cmd: "connect", URL: t.visitor, Origin: t.base, N: share(i), Src: w.src, Concurrency: 64}
+			return workerCmd{Cmd: "connect", URLs: urls, Origins: origins, N: share(i), Src: w.src, Concurrency: 64}
 		}); err != nil {
 			return f, err
 		}

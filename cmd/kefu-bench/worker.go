@@ -22,15 +22,17 @@ import (
 // ("kefu-bench worker"), because one process may hold only so many open
 // files. Parent and worker speak JSON lines: a command, then its answer.
 type workerCmd struct {
-	Cmd         string `json:"cmd"` // connect, round, quit
-	URL         string `json:"url,omitempty"`
-	Origin      string `json:"origin,omitempty"`
-	N           int    `json:"n,omitempty"`
-	Src         string `json:"src,omitempty"`
-	Concurrency int    `json:"concurrency,omitempty"`
-	Round       int    `json:"round,omitempty"`
-	T0          int64  `json:"t0,omitempty"`
-	TimeoutMS   int    `json:"timeout_ms,omitempty"`
+	Cmd string `json:"cmd"` // connect, round, quit
+	// URLs are the instances' shopper sockets, taken in turn, and Origins
+	// the origin each one's pages have.
+	URLs        []string `json:"urls,omitempty"`
+	Origins     []string `json:"origins,omitempty"`
+	N           int      `json:"n,omitempty"`
+	Src         string   `json:"src,omitempty"`
+	Concurrency int      `json:"concurrency,omitempty"`
+	Round       int      `json:"round,omitempty"`
+	T0          int64    `json:"t0,omitempty"`
+	TimeoutMS   int      `json:"timeout_ms,omitempty"`
 }
 
 type workerEv struct {
@@ -123,9 +125,16 @@ func dialShopper(ctx context.Context, d *net.Dialer, u *url.URL, origin string) 
 }
 
 func (s *shopperSet) connect(cmd workerCmd) workerEv {
-	u, err := url.Parse(cmd.URL)
-	if err != nil {
-		return workerEv{Failed: cmd.N, Err: err.Error()}
+	if len(cmd.URLs) == 0 || len(cmd.Origins) != len(cmd.URLs) {
+		return workerEv{Failed: cmd.N, Err: "connect: no shopper URLs, or not one origin per URL"}
+	}
+	us := make([]*url.URL, len(cmd.URLs))
+	for i, raw := range cmd.URLs {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return workerEv{Failed: cmd.N, Err: err.Error()}
+		}
+		us[i] = u
 	}
 	d := &net.Dialer{Timeout: 20 * time.Second}
 	if cmd.Src != "" {
@@ -140,8 +149,13 @@ func (s *shopperSet) connect(cmd workerCmd) workerEv {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(cmd.N) {
-				c, err := dialShopper(context.Background(), d, u, cmd.Origin)
+			for {
+				n := next.Add(1)
+				if n > int64(cmd.N) {
+					return
+				}
+				k := int(n-1) % len(us)
+				c, err := dialShopper(context.Background(), d, us[k], cmd.Origins[k])
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
