@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/kefu-chat/kefu/models"
@@ -27,6 +28,10 @@ type VisitorTrackerOptions struct {
 	InstanceID string
 	// Heartbeat is how often the instance's beat is written; default 2s.
 	Heartbeat time.Duration
+	// FlushEvery is how often shoppers' arrivals and departures are
+	// written, together; default 100ms. It is how late another instance
+	// may learn of them.
+	FlushEvery time.Duration
 	// Stale is how old another instance's beat may be and its shoppers
 	// still count; default 3 × Heartbeat.
 	Stale time.Duration
@@ -39,15 +44,22 @@ type VisitorTrackerOptions struct {
 // VisitorTracker says whether a shopper has a widget open, on this
 // instance or any other: it is the VisitorPresence of the away mail. Alone,
 // it asks the hub. With peers, the database is the source of truth: this
-// instance adds a row per shopper connected to it (Opened, Closed), beats
-// every Heartbeat so that its rows count, and a shopper with no socket
-// here is connected if another instance with a fresh beat has a row for
-// them. An instance that dies stops beating, and its shoppers count as
-// away Stale later. It is safe for concurrent use.
+// instance counts its shoppers' sockets in rows of its own (Opened and
+// Closed gather the changes; Run writes them every FlushEvery, all in one
+// transaction, so ten thousand shoppers arriving or leaving at once cost a
+// few statements rather than ten thousand), beats every Heartbeat so that
+// its rows count, and a shopper with no socket here is connected if
+// another instance with a fresh beat has a row for them. Another instance
+// learns of an arrival or a departure up to FlushEvery late. An instance
+// that dies stops beating, and its shoppers count as away Stale later. It
+// is safe for concurrent use.
 type VisitorTracker struct {
 	local LocalVisitors
 	o     VisitorTrackerOptions
 	syncs int // Run's beats; only Run's goroutine touches it
+
+	mu      sync.Mutex
+	pending map[string]int // visitor id → sockets opened minus closed, not yet written
 }
 
 var _ VisitorPresence = (*VisitorTracker)(nil)
@@ -61,6 +73,9 @@ func NewVisitorTracker(local LocalVisitors, o VisitorTrackerOptions) (*VisitorTr
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 2 * time.Second
 	}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = 100 * time.Millisecond
+	}
 	if o.Stale <= 0 {
 		o.Stale = 3 * o.Heartbeat
 	}
@@ -70,7 +85,7 @@ func NewVisitorTracker(local LocalVisitors, o VisitorTrackerOptions) (*VisitorTr
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &VisitorTracker{local: local, o: o}, nil
+	return &VisitorTracker{local: local, o: o, pending: map[string]int{}}, nil
 }
 
 // Shared reports whether the tracker shares presence through the database.
@@ -87,34 +102,57 @@ func (t *VisitorTracker) VisitorConnected(ctx context.Context, visitorID string)
 	return t.o.Store.VisitorConnectedElsewhere(ctx, visitorID, t.o.InstanceID, t.o.Now().Add(-t.o.Stale))
 }
 
-// Opened records a socket of the shopper on this instance. It reports
-// whether it was recorded: call Closed only then, so that a failed write
-// is never followed by a removal of another socket's count. Alone, it
-// records nothing (the hub knows).
-func (t *VisitorTracker) Opened(ctx context.Context, visitorID string) bool {
+// Opened records a socket of the shopper on this instance, for the next
+// flush. It reports whether it recorded anything: call Closed only then.
+// Alone, it records nothing (the hub knows).
+func (t *VisitorTracker) Opened(visitorID string) bool {
 	if t.o.Store == nil {
 		return false
 	}
-	if err := t.o.Store.AddVisitorConnection(ctx, t.o.InstanceID, visitorID, t.o.Now()); err != nil {
-		t.o.Logger.Warn("recording a shopper's connection for the other instances", "err", err)
-		return false
-	}
+	t.change(visitorID, 1)
 	return true
 }
 
-// Closed records that a socket Opened recorded has closed. It uses a
-// context of its own: the socket's is usually done by then.
+// Closed records that a socket Opened recorded has closed.
 func (t *VisitorTracker) Closed(visitorID string) {
+	if t.o.Store != nil {
+		t.change(visitorID, -1)
+	}
+}
+
+func (t *VisitorTracker) change(visitorID string, d int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending[visitorID] += d; t.pending[visitorID] == 0 {
+		delete(t.pending, visitorID) // came and went between two flushes
+	}
+}
+
+// Flush writes the changes gathered since the last flush. When the write
+// fails they are kept for the next one, so no count drifts.
+func (t *VisitorTracker) Flush(ctx context.Context) error {
 	if t.o.Store == nil {
-		return
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := t.o.Store.RemoveVisitorConnection(ctx, t.o.InstanceID, visitorID); err != nil {
-		// The row stays until this instance leaves or is pruned: the
-		// shopper may be thought present, and not mailed, meanwhile.
-		t.o.Logger.Warn("recording that a shopper left, for the other instances", "err", err)
+	t.mu.Lock()
+	deltas := t.pending
+	t.pending = map[string]int{}
+	t.mu.Unlock()
+	if len(deltas) == 0 {
+		return nil
 	}
+	err := t.o.Store.ChangeVisitorConnections(ctx, t.o.InstanceID, deltas, t.o.Now())
+	if err != nil {
+		t.mu.Lock()
+		for id, d := range deltas {
+			t.pending[id] += d
+			if t.pending[id] == 0 {
+				delete(t.pending, id)
+			}
+		}
+		t.mu.Unlock()
+	}
+	return err
 }
 
 // pruneEvery is how many beats pass between deletions of dead instances.
@@ -139,31 +177,45 @@ func (t *VisitorTracker) Beat(ctx context.Context) error {
 	return nil
 }
 
-// Run beats at once and then every Heartbeat until ctx ends; it returns
-// ctx's error. Alone, it returns at once.
+// Run beats at once and then every Heartbeat, and flushes every
+// FlushEvery, until ctx ends; it returns ctx's error. Alone, it returns at
+// once.
 func (t *VisitorTracker) Run(ctx context.Context) error {
 	if t.o.Store == nil {
 		return nil
 	}
-	tick := time.NewTicker(t.o.Heartbeat)
-	defer tick.Stop()
+	beat := time.NewTicker(t.o.Heartbeat)
+	defer beat.Stop()
+	flush := time.NewTicker(t.o.FlushEvery)
+	defer flush.Stop()
 	for {
 		if err := t.Beat(ctx); err != nil && ctx.Err() == nil {
 			t.o.Logger.Warn("instance beat failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-beat.C:
+				break wait
+			case <-flush.C:
+				if err := t.Flush(ctx); err != nil && ctx.Err() == nil {
+					t.o.Logger.Warn("writing shoppers' presence for the other instances", "err", err)
+				}
+			}
 		}
 	}
 }
 
-// Leave deletes this instance's beat and shoppers' rows; call it on clean
-// shutdown, after the sockets closed.
+// Leave deletes this instance's beat and shoppers' rows, and forgets what
+// was not written; call it on clean shutdown, after Run returned.
 func (t *VisitorTracker) Leave(ctx context.Context) error {
 	if t.o.Store == nil {
 		return nil
 	}
+	t.mu.Lock()
+	t.pending = map[string]int{}
+	t.mu.Unlock()
 	return t.o.Store.LeaveInstance(ctx, t.o.InstanceID)
 }

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -66,20 +67,38 @@ func TestVisitorTrackerAcrossInstances(t *testing.T) {
 	if connected(a, "v1") {
 		t.Fatal("a shopper nobody has is connected")
 	}
+	flush := func(tr *VisitorTracker) {
+		t.Helper()
+		if err := tr.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	hubB.set("v1", 1)
-	if !b.Opened(ctx, "v1") {
+	if !b.Opened("v1") {
 		t.Fatal("Opened did not record with a store")
 	}
+	if connected(a, "v1") {
+		t.Fatal("A saw B's shopper before B flushed")
+	}
+	flush(b)
 	if !connected(a, "v1") || !connected(b, "v1") {
 		t.Fatal("a shopper on B is not connected as A (or B) sees it")
 	}
+	b.Opened("v1") // a second tab, closed before the next flush
+	b.Closed("v1")
+	flush(b)
+	if !connected(a, "v1") {
+		t.Fatal("a tab opened and closed between two flushes took the first one with it")
+	}
 	hubB.set("v1", 0)
 	b.Closed("v1")
+	flush(b)
 	if connected(a, "v1") {
 		t.Fatal("a shopper who left B is still connected as A sees it")
 	}
 
-	b.Opened(ctx, "v1")
+	b.Opened("v1")
+	flush(b)
 	advance(2 * time.Second) // within 3 beats
 	if !connected(a, "v1") {
 		t.Fatal("B's beat 2 s old no longer counts; stale is 3 s")
@@ -105,7 +124,7 @@ func TestVisitorTrackerAcrossInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if alone.Opened(ctx, "v2") || alone.Shared() {
+	if alone.Opened("v2") || alone.Shared() {
 		t.Error("a tracker without a store records")
 	}
 	hubA.set("v2", 1)
@@ -114,6 +133,50 @@ func TestVisitorTrackerAcrossInstances(t *testing.T) {
 	}
 	if _, err := NewVisitorTracker(hubA, VisitorTrackerOptions{Store: st}); models.ErrorCode(err) != models.EINVALID {
 		t.Errorf("a shared tracker without an instance id: %v, want EINVALID", err)
+	}
+}
+
+// failingStore fails its writes of visitor presence while down is set.
+type failingStore struct {
+	models.VisitorPresenceStore
+	down bool
+}
+
+func (f *failingStore) ChangeVisitorConnections(ctx context.Context, instance string, d map[string]int, now time.Time) error {
+	if f.down {
+		return models.Errorf(models.EUNAVAILABLE, "database unavailable")
+	}
+	return f.VisitorPresenceStore.ChangeVisitorConnections(ctx, instance, d, now)
+}
+
+// TestVisitorTrackerKeepsFailedFlushes: changes whose write failed are
+// written with the next flush, so counts never drift.
+func TestVisitorTrackerKeepsFailedFlushes(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	fs := &failingStore{VisitorPresenceStore: st, down: true}
+	now := time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
+	b, err := NewVisitorTracker(&hubCounts{}, VisitorTrackerOptions{Store: fs, InstanceID: "B", Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.BeatInstance(ctx, "B", now); err != nil {
+		t.Fatal(err)
+	}
+	b.Opened("v1")
+	b.Opened("v2")
+	if err := b.Flush(ctx); err == nil {
+		t.Fatal("Flush with the database down succeeded")
+	}
+	b.Closed("v2")
+	fs.down = false
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"v1": true, "v2": false} {
+		if got, _ := st.VisitorConnectedElsewhere(ctx, id, "A", now); got != want {
+			t.Errorf("%s connected = %v after the retried flush, want %v", id, got, want)
+		}
 	}
 }
 

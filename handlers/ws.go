@@ -304,11 +304,9 @@ func (s *Server) serveVisitor() fiber.Handler {
 		k.conn.Send(h.welcome)
 		s.sendActiveAnnouncements(k, h.info.PageURL, h.info.Lang, false)
 		// With peers, the others must know this shopper is here, or they
-		// would mail the shopper replies they see live. That is a store
-		// write, so it runs where the hello's did.
-		opened := false
-		s.hellos.run(func() { opened = s.Visitors.Opened(context.Background(), h.visitor.ID) })
-		if opened {
+		// would mail the shopper replies they see live (gathered, and
+		// written with others' every 100 ms: no store write here).
+		if s.Visitors.Opened(h.visitor.ID) {
 			id := h.visitor.ID
 			defer s.Visitors.Closed(id)
 		}

@@ -6,10 +6,10 @@ import (
 )
 
 // VisitorPresence says that a shopper has sockets open on one Kefu
-// instance. Each instance adds a row (or counts one more connection) when
-// a shopper's widget connects to it and removes it when the last one
-// closes, but only when it has peers (a shared bus): a single instance
-// asks its own hub. Stored in visitor_presences, keyed by (VisitorID,
+// instance. Each instance counts its shoppers' sockets in these rows (a
+// row goes when its count reaches zero), but only when it has peers (a
+// shared bus): a single instance asks its own hub. Only the instance a row
+// names writes it. Stored in visitor_presences, keyed by (VisitorID,
 // InstanceID).
 type VisitorPresence struct {
 	VisitorID   string    `json:"visitor_id" gorm:"primaryKey;size:36"`
@@ -32,12 +32,14 @@ type InstanceBeat struct {
 // should get an agent's reply by e-mail) sees the sockets of the others.
 // EINVALID for an empty instance or visitor id.
 type VisitorPresenceStore interface {
-	// AddVisitorConnection counts one more socket of visitorID on
-	// instanceID, creating the row at 1. Concurrent calls all count.
-	AddVisitorConnection(ctx context.Context, instanceID, visitorID string, now time.Time) error
-	// RemoveVisitorConnection counts one socket fewer; the row goes when
-	// none is left. Removing where there is no row is not an error.
-	RemoveVisitorConnection(ctx context.Context, instanceID, visitorID string) error
+	// ChangeVisitorConnections adds deltas (visitor id → change in the
+	// number of sockets, positive or negative) to the instance's rows, in
+	// one transaction, creating rows (ConnectedAt now) and deleting those
+	// left at zero or below. A negative change for a shopper without a row
+	// leaves none. Changes of one instance must not run concurrently (each
+	// instance has one writer); changes of different instances may.
+	// EINVALID for an empty visitor id in deltas.
+	ChangeVisitorConnections(ctx context.Context, instanceID string, deltas map[string]int, now time.Time) error
 	// BeatInstance records that instanceID is alive at now.
 	BeatInstance(ctx context.Context, instanceID string, now time.Time) error
 	// VisitorConnectedElsewhere reports whether visitorID has a socket on

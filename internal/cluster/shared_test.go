@@ -231,6 +231,10 @@ func TestAwayMailAcrossInstances(t *testing.T) {
 	})
 
 	// Connected to B: A must see it, and mail nothing.
+	waitFor(t, 20*time.Second, "A to see the shopper connected to B", func() bool {
+		here, err := a.App.Visitors.VisitorConnected(ctx, visitorID)
+		return err == nil && here
+	})
 	if _, err := agent.SendWithID(ctx, conv, "r-1", "Let me check the stock."); err != nil {
 		t.Fatal(err)
 	}

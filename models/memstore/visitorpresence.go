@@ -32,43 +32,31 @@ func checkIDs(ids ...string) error {
 	return nil
 }
 
-// AddVisitorConnection implements models.VisitorPresenceStore.
-func (s *Store) AddVisitorConnection(_ context.Context, instanceID, visitorID string, now time.Time) error {
-	if err := checkIDs(instanceID, visitorID); err != nil {
+// ChangeVisitorConnections implements models.VisitorPresenceStore.
+func (s *Store) ChangeVisitorConnections(_ context.Context, instanceID string, deltas map[string]int, now time.Time) error {
+	if err := checkIDs(instanceID); err != nil {
 		return err
+	}
+	for id := range deltas {
+		if err := checkIDs(id); err != nil {
+			return err
+		}
 	}
 	if err := s.lock(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	k := visitorKey{visitorID, instanceID}
-	r, ok := s.vp().rows[k]
-	if !ok {
-		r = models.VisitorPresence{VisitorID: visitorID, InstanceID: instanceID, ConnectedAt: now.UTC()}
-	}
-	r.Connections++
-	s.vp().rows[k] = r
-	return nil
-}
-
-// RemoveVisitorConnection implements models.VisitorPresenceStore.
-func (s *Store) RemoveVisitorConnection(_ context.Context, instanceID, visitorID string) error {
-	if err := checkIDs(instanceID, visitorID); err != nil {
-		return err
-	}
-	if err := s.lock(); err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	k := visitorKey{visitorID, instanceID}
-	r, ok := s.vp().rows[k]
-	if !ok {
-		return nil
-	}
-	if r.Connections--; r.Connections <= 0 {
-		delete(s.vp().rows, k)
-	} else {
-		s.vp().rows[k] = r
+	for id, d := range deltas {
+		k := visitorKey{id, instanceID}
+		r, ok := s.vp().rows[k]
+		if !ok {
+			r = models.VisitorPresence{VisitorID: id, InstanceID: instanceID, ConnectedAt: now.UTC()}
+		}
+		if r.Connections += d; r.Connections <= 0 {
+			delete(s.vp().rows, k)
+		} else {
+			s.vp().rows[k] = r
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"gorm.io/gorm"
@@ -24,36 +25,55 @@ func checkIDs(ids ...string) error {
 	return nil
 }
 
-// AddVisitorConnection implements models.VisitorPresenceStore with one
-// upsert, so concurrent adds on one row all count.
-func (s *Store) AddVisitorConnection(ctx context.Context, instanceID, visitorID string, now time.Time) error {
-	if err := checkIDs(instanceID, visitorID); err != nil {
+// ChangeVisitorConnections implements models.VisitorPresenceStore with two
+// statements per 500 shoppers: an upsert adding every delta (a negative
+// one for a shopper without a row makes a row below zero), then the
+// deletion of the rows that went down and are at zero or below.
+func (s *Store) ChangeVisitorConnections(ctx context.Context, instanceID string, deltas map[string]int, now time.Time) error {
+	if err := checkIDs(instanceID); err != nil {
 		return err
 	}
-	defer s.lockWrites()()
-	row := models.VisitorPresence{VisitorID: visitorID, InstanceID: instanceID, Connections: 1, ConnectedAt: now.UTC()}
-	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "visitor_id"}, {Name: "instance_id"}},
-		DoUpdates: clause.Assignments(map[string]any{"connections": gorm.Expr("visitor_presences.connections + 1")}),
-	}).Create(&row).Error
-	return s.mapErr(err, "add visitor connection")
-}
-
-// RemoveVisitorConnection implements models.VisitorPresenceStore: a
-// decrement, then the deletion of a row left at zero. An add between the
-// two brings the row back above zero, so the deletion spares it.
-func (s *Store) RemoveVisitorConnection(ctx context.Context, instanceID, visitorID string) error {
-	if err := checkIDs(instanceID, visitorID); err != nil {
-		return err
+	rows := make([]models.VisitorPresence, 0, len(deltas))
+	for id, d := range deltas {
+		if err := checkIDs(id); err != nil {
+			return err
+		}
+		if d != 0 {
+			rows = append(rows, models.VisitorPresence{VisitorID: id, InstanceID: instanceID, Connections: d, ConnectedAt: now.UTC()})
+		}
 	}
-	defer s.lockWrites()()
-	db := s.db.WithContext(ctx).Model(&models.VisitorPresence{}).Where("visitor_id = ? AND instance_id = ?", visitorID, instanceID)
-	if err := db.Update("connections", gorm.Expr("connections - 1")).Error; err != nil {
-		return s.mapErr(err, "remove visitor connection")
+	if len(rows) == 0 {
+		return nil
 	}
-	err := s.db.WithContext(ctx).Where("visitor_id = ? AND instance_id = ? AND connections <= 0", visitorID, instanceID).
-		Delete(&models.VisitorPresence{}).Error
-	return s.mapErr(err, "remove visitor connection")
+	sort.Slice(rows, func(i, j int) bool { return rows[i].VisitorID < rows[j].VisitorID }) // one lock order
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		err := tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "visitor_id"}, {Name: "instance_id"}},
+			DoUpdates: clause.Assignments(map[string]any{"connections": gorm.Expr("visitor_presences.connections + excluded.connections")}),
+		}).CreateInBatches(rows, 500).Error
+		if err != nil {
+			return err
+		}
+		// Only rows that went down can be at zero: delete among those, so
+		// the statement touches the changed rows, not all the instance's.
+		var fell []string
+		for _, r := range rows {
+			if r.Connections < 0 {
+				fell = append(fell, r.VisitorID)
+			}
+		}
+		for len(fell) > 0 {
+			n := min(len(fell), 500)
+			err := tx.Where("instance_id = ? AND visitor_id IN ? AND connections <= 0", instanceID, fell[:n]).
+				Delete(&models.VisitorPresence{}).Error
+			if err != nil {
+				return err
+			}
+			fell = fell[n:]
+		}
+		return nil
+	})
+	return s.mapErr(err, "change visitor connections")
 }
 
 // BeatInstance implements models.VisitorPresenceStore.
