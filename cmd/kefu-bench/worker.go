@@ -136,7 +136,9 @@ func (s *shopperSet) connect(cmd workerCmd) workerEv {
 		}
 		us[i] = u
 	}
-	d := &net.Dialer{Timeout: 20 * time.Second}
+	// No TCP keep-alive: it costs four setsockopt calls per connect, and
+	// the server pings.
+	d := &net.Dialer{Timeout: 20 * time.Second, KeepAlive: -1}
 	if cmd.Src != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cmd.Src)}
 	}
